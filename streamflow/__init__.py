@@ -1,1 +1,6 @@
-"""streamflow."""
+"""streamflow: plan, run and measure ML workflows across edge, hub and cloud workers."""
+from streamflow.dataflow.flow import Dataflow, Input, Stream
+from streamflow.dataflow.operator import Capability, Operator, OperatorContext, Output
+
+__version__ = "0.1.0"
+__all__ = ["Capability", "Dataflow", "Input", "Operator", "OperatorContext", "Output", "Stream"]

@@ -1,0 +1,66 @@
+"""The `streamflow` command: run, validate, plan, trace, profile.
+
+Every error a user can cause ends as one line `error: ...` on stderr and a non-zero status
+(2 for bad input, 3 for infeasible planning constraints); nothing already written is lost.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from streamflow.errors import StreamflowError
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from streamflow.plan import build_graph, load_plan
+    plan = load_plan(args.plan)
+    graph, placement = build_graph(plan)
+    print(f"{args.plan}: ok: {len(graph.operators)} operators, {len(graph.edges)} edges, "
+          f"{len(plan.workers_used())} workers, {plan.cost_per_hour():.4f}/h of workers")
+    return 0
+
+
+def _delegate(module: str) -> Callable[[Sequence[str]], int]:
+    """Subcommands owned by other packages get the rest of the command line."""
+    def run(argv: Sequence[str]) -> int:
+        import importlib
+        return int(importlib.import_module(module).main(list(argv)) or 0)
+    return run
+
+
+DELEGATED = {
+    "plan": ("planner.cli", "plan a workflow: joint model selection and worker assignment"),
+    "trace": ("traces.cli", "import, record and inspect video traces"),
+    "profile": ("workers.profile", "profile operator variants on workers into a planning problem"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="streamflow", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("validate", help="check a plan.json and its dataflow graph")
+    p.add_argument("plan")
+    p.set_defaults(func=_validate)
+    for name, (_module, help_) in DELEGATED.items():
+        sub.add_parser(name, help=help_, add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] in DELEGATED:
+            return _delegate(DELEGATED[argv[0]][0])(argv[1:])
+        args = build_parser().parse_args(argv)
+        return int(args.func(args) or 0)
+    except StreamflowError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_status
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

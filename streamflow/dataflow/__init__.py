@@ -1,0 +1,1 @@
+"""Dataflow graphs, the operator interface, and in-process execution."""

@@ -1,0 +1,156 @@
+"""The relational operator kinds a plan can name, built from declarative params.
+
+Functions in params are field names, `{"expr": "..."}` over the record `r`, or
+`{"import": "module:function"}` (plans are trusted like code).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from streamflow.dataflow.generator import GeneratorSpec, generate
+from streamflow.dataflow.operators.aggregate import AGGREGATES, Aggregate
+from streamflow.dataflow.operators.fields import as_function
+from streamflow.dataflow.operators.join import HOWS, EpochJoin
+from streamflow.dataflow.operators.sink import JsonLinesSink
+from streamflow.dataflow.operators.transform import (Exchange, Filter, FlatMap, Inspect, Map,
+                                                     Project, Union)
+from streamflow.dataflow.registry import Kind, register
+from streamflow.dataflow.source import AsyncIterableSource
+from streamflow.errors import PlanError
+
+Factory = Callable[[], Any]
+
+
+def _fn(params: dict[str, Any], key: str, path: str, required: bool = True) -> Callable[[Any], Any] | None:
+    if key not in params:
+        if required:
+            raise PlanError(f"{path}.{key}: missing")
+        return None
+    return as_function(params[key], f"{path}.{key}")
+
+
+def _int(params: dict[str, Any], key: str, default: int, path: str, minimum: int = 1) -> int:
+    v = params.get(key, default)
+    if not isinstance(v, int) or isinstance(v, bool) or v < minimum:
+        raise PlanError(f"{path}.{key}: expected an integer >= {minimum}, got {v!r}")
+    return v
+
+
+def _names(spec: Any) -> list[str] | None:
+    """Field names a key spec stands for, to name result fields."""
+    if isinstance(spec, str):
+        return [spec]
+    if isinstance(spec, list) and all(isinstance(s, str) for s in spec):
+        return list(spec)
+    return None
+
+
+def _build_map(params: dict[str, Any], path: str, plan: Any) -> Factory:
+    fn = _fn(params, "fn", path)
+    return lambda: Map(fn)
+
+
+def _build_flat_map(params: dict[str, Any], path: str, plan: Any) -> Factory:
+    fn = _fn(params, "fn", path)
+    return lambda: FlatMap(fn)
+
+
+def _build_filter(params: dict[str, Any], path: str, plan: Any) -> Factory:
+    pred = _fn(params, "where", path)
+    return lambda: Filter(pred)
+
+
+def _build_project(params: dict[str, Any], path: str, plan: Any) -> Factory:
+    fields = params.get("fields")
+    if not isinstance(fields, list) or not fields:
+        raise PlanError(f"{path}.fields: expected a non-empty list of field names")
+    return lambda: Project(fields)
+
+
+def _build_inspect(params: dict[str, Any], path: str, plan: Any) -> Factory:
+    fn = _fn(params, "fn", path)
+    return lambda: Inspect(lambda epoch, record: fn(record))
+
+
+def _build_union(params: dict[str, Any], path: str, plan: Any) -> Factory:
+    n = int(params.get("n_inputs", 2))
+    return lambda: Union(n)
+
+
+def _build_exchange(params: dict[str, Any], path: str, plan: Any) -> Factory:
+    return Exchange
+
+
+def _build_join(params: dict[str, Any], path: str, plan: Any) -> Factory:
+    lk = _fn(params, "left_key", path)
+    rk = _fn(params, "right_key", path, required=False) or lk
+    window = _int(params, "window", 1, path)
+    how = params.get("how", "inner")
+    if how not in HOWS:
+        raise PlanError(f"{path}.how: expected one of {', '.join(HOWS)}, got {how!r}")
+
+    def merge(left: Any, right: Any) -> dict[str, Any]:
+        out = dict(left) if left else {}
+        for k, v in (right or {}).items():
+            out[f"right_{k}" if k in out else k] = v
+        return out
+    return lambda: EpochJoin(lk, rk, window, how, merge)
+
+
+def _build_aggregate(params: dict[str, Any], path: str, plan: Any) -> Factory:
+    key = _fn(params, "key", path)
+    agg = params.get("agg", "count")
+    if agg not in AGGREGATES:
+        raise PlanError(f"{path}.agg: expected one of {', '.join(AGGREGATES)}, got {agg!r}")
+    value = _fn(params, "value", path, required=agg != "count")
+    window = _int(params, "window", 1, path)
+    k = _int(params, "k", 3, path)
+    key_names = _names(params["key"]) or ["key"]
+    result = params.get("as", agg)
+
+    def emit(key_value: Any, value_: Any, _names: list[str] = key_names) -> dict[str, Any]:
+        keys = key_value if len(_names) > 1 else (key_value,)
+        out = dict(zip(_names, keys))
+        out[result] = value_
+        return out
+    return lambda: Aggregate(key, agg, value, window, k, emit)
+
+
+def _build_jsonl(params: dict[str, Any], path: str, plan: Any) -> Factory:
+    target = params.get("path")
+    if not isinstance(target, str) or not target:
+        raise PlanError(f"{path}.path: expected a file path")
+    return lambda: JsonLinesSink(target)
+
+
+def epoch_mapper(plan: Any) -> Callable[[int, float], int]:
+    """(sequence number, seconds since start) -> epoch, as the plan's `epoch` block says."""
+    unit, size = (plan.epoch_unit, plan.epoch_size) if plan is not None else ("frame", 1)
+    if unit == "frame":
+        return lambda seq, ts: seq // size
+    return lambda seq, ts: int(ts * 1000) // size
+
+
+def _build_generator(params: dict[str, Any], path: str, plan: Any) -> Factory:
+    spec = GeneratorSpec(params, path)
+    epoch_of = epoch_mapper(plan)
+    if plan is not None and plan.speed is not None:
+        spec.speed = plan.speed
+    return lambda: AsyncIterableSource(lambda ctx: generate(spec, epoch_of, ctx.instance, ctx.instances))
+
+
+for _name, _build, _inputs, _doc in [
+    ("map", _build_map, 1, "fn(record) -> record"),
+    ("flat_map", _build_flat_map, 1, "fn(record) -> iterable of records"),
+    ("filter", _build_filter, 1, "keeps records where `where` is true"),
+    ("project", _build_project, 1, "keeps `fields`"),
+    ("inspect", _build_inspect, 1, "calls fn(record), passes records on"),
+    ("union", _build_union, -1, "merges its inputs"),
+    ("exchange", _build_exchange, 1, "repartitions by the input's hash key"),
+    ("join", _build_join, 2, "equi-join of two inputs per epoch window"),
+    ("aggregate", _build_aggregate, 1, "count/sum/mean/min/max/topk per key per epoch window"),
+]:
+    register(Kind(_name, _build, _inputs, 1, "operator", _doc))
+register(Kind("jsonl", _build_jsonl, 1, 0, "sink", "JSON Lines file, flushed per epoch"))
+register(Kind("generator", _build_generator, 0, 1, "source", "seeded synthetic records at a rate"))

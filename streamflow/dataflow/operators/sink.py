@@ -1,0 +1,124 @@
+"""Sinks: JSON Lines files, callbacks, and probes that tell when an epoch has passed."""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from streamflow.dataflow.operator import Batch, Operator, Output
+from streamflow.progress import DONE
+
+
+def to_json(obj: Any) -> Any:
+    """json.dumps `default`: numpy arrays and scalars become lists and numbers."""
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+def json_line(epoch: int, record: Any) -> str:
+    """A dict record gains an "epoch" field; anything else is wrapped as {"epoch", "value"}."""
+    if isinstance(record, dict):
+        doc = record if "epoch" in record else {"epoch": epoch, **record}
+    else:
+        doc = {"epoch": epoch, "value": record}
+    return json.dumps(doc, default=to_json, separators=(",", ":"))
+
+
+class JsonLinesSink(Operator):
+    """Appends one JSON object per record to `path`, flushed when each epoch completes.
+
+    With several instances each writes `path` with `.<instance>` before the suffix.
+    """
+
+    n_outputs = 0
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.file: IO[str] | None = None
+        self.records = 0
+
+    def on_start(self) -> None:
+        path = self.path
+        if self.ctx.instances > 1:
+            path = path.with_name(f"{path.stem}.{self.ctx.instance}{path.suffix}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.file = path.open("w")
+
+    def on_batch(self, epoch: int, batch: Batch, output: Output) -> None:
+        assert self.file is not None
+        self.file.write("".join(json_line(epoch, r) + "\n" for r in batch))
+        self.records += len(batch)
+        self.ctx.notify_at(epoch)
+
+    def on_notify(self, epoch: int, output: Output) -> None:
+        if self.file is not None:
+            self.file.flush()
+
+    def on_close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+
+class CallbackSink(Operator):
+    """Calls fn(epoch, batch) for every batch; `on_epoch(epoch)` when an epoch completes."""
+
+    n_outputs = 0
+
+    def __init__(self, fn: Callable[[int, Batch], None],
+                 on_epoch: Callable[[int], None] | None = None) -> None:
+        self.fn = fn
+        self.on_epoch = on_epoch
+
+    def on_batch(self, epoch: int, batch: Batch, output: Output) -> None:
+        self.fn(epoch, batch)
+        if self.on_epoch is not None:
+            self.ctx.notify_at(epoch)
+
+    def on_notify(self, epoch: int, output: Output) -> None:
+        if self.on_epoch is not None:
+            self.on_epoch(epoch)
+
+
+class ProbeOperator(Operator):
+    """Consumes a stream so that its input frontier says which epochs have passed."""
+
+    n_outputs = 0
+
+    def __init__(self) -> None:
+        self.handle: Probe | None = None
+
+    def on_start(self) -> None:
+        if self.handle is not None:
+            self.handle._slots.append(self.ctx)
+
+    def on_batch(self, epoch: int, batch: Batch, output: Output) -> None:
+        pass
+
+
+class Probe:
+    """Tells the caller how far a stream has got: `passed(e)` once no record at <= e can appear."""
+
+    def __init__(self) -> None:
+        self._slots: list[Any] = []
+
+    def frontier(self) -> int | float:
+        """Least epoch that may still appear on the probed stream (inf once it is complete)."""
+        if not self._slots:
+            return 0
+        return min(ctx.frontier() for ctx in self._slots)
+
+    def passed(self, epoch: int) -> bool:
+        return self.frontier() > epoch
+
+    def done(self) -> bool:
+        return self.frontier() == DONE

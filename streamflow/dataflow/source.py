@@ -1,0 +1,127 @@
+"""Sources: operators without inputs that hold a capability and advance it as epochs close."""
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterable, Callable, Iterable, Iterator
+from itertools import islice
+from typing import Any
+
+from streamflow.dataflow.operator import Batch, Capability, Operator, Output
+from streamflow.errors import CapabilityError
+
+
+class Source(Operator):
+    """Base of sources: `poll` emits up to `budget` batches through `emit` and says if more follow.
+
+    The worker gives every source instance a capability at epoch 0 before the dataflow starts;
+    epochs from one source never decrease, and closing the source drops its capability.
+    """
+
+    n_inputs = 0
+    capability: Capability
+
+    def poll(self, output: Output, budget: int) -> bool:
+        """Emit up to `budget` batches; return False once the source is exhausted (and closed)."""
+        raise TypeError(f"{type(self).__name__} must implement poll")
+
+    def ready(self) -> bool:
+        """Whether `poll` has something to do now (async sources wait for their producer)."""
+        return True
+
+    def emit(self, output: Output, epoch: int, batch: Batch) -> None:
+        """Emit `batch` at `epoch`, first advancing the capability to it."""
+        cap = self.capability
+        if epoch != cap.epoch:
+            if epoch < cap.epoch:
+                raise CapabilityError(f"source {self.ctx.name!r}: epoch {epoch} after epoch "
+                                      f"{cap.epoch}; a source's epochs must not decrease")
+            cap.downgrade(epoch)
+        output.give(batch, epoch)
+
+    def advance_to(self, epoch: int) -> None:
+        """Declare every epoch below `epoch` complete for this source, without emitting."""
+        if epoch > self.capability.epoch:
+            self.capability.downgrade(epoch)
+
+    def close(self) -> None:
+        """No more records from this source instance."""
+        self.capability.drop()
+
+
+class IterableSource(Source):
+    """A source over an iterable of (epoch, batch) pairs, pulled synchronously by the worker."""
+
+    def __init__(self, items: Iterable[tuple[int, Batch]] | Callable[[Any], Iterable[tuple[int, Batch]]]) -> None:
+        self._items = items
+        self._iter: Iterator[tuple[int, Batch]] | None = None
+
+    def on_start(self) -> None:
+        items = self._items(self.ctx) if callable(self._items) else self._items
+        self._iter = iter(items)
+
+    def poll(self, output: Output, budget: int) -> bool:
+        assert self._iter is not None
+        n = 0
+        emit = self.emit
+        for epoch, batch in islice(self._iter, budget):
+            emit(output, epoch, batch)
+            n += 1
+        if n < budget:
+            self.close()
+            return False
+        return True
+
+
+class AsyncIterableSource(Source):
+    """A source over an async iterable (a paced replay, a socket): a task fills a short queue.
+
+    The queue holds at most `prefetch` batches, so a producer faster than the dataflow waits.
+    """
+
+    def __init__(self, items: AsyncIterable[tuple[int, Batch]] | Callable[[Any], AsyncIterable[tuple[int, Batch]]],
+                 prefetch: int = 4) -> None:
+        self._items = items
+        self._queue: deque[tuple[int, Batch]] = deque()
+        self._space = asyncio.Event()
+        self._prefetch = prefetch
+        self._done = False
+        self._error: BaseException | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def on_start(self) -> None:
+        items = self._items(self.ctx) if callable(self._items) else self._items
+        self._task = asyncio.get_running_loop().create_task(self._pump(items))
+
+    async def _pump(self, items: AsyncIterable[tuple[int, Batch]]) -> None:
+        try:
+            async for item in items:
+                while len(self._queue) >= self._prefetch:
+                    self._space.clear()
+                    await self._space.wait()
+                self._queue.append(item)
+                self.ctx.wake()
+        except Exception as exc:  # surfaced from poll, on the worker's loop
+            self._error = exc
+        self._done = True
+        self.ctx.wake()
+
+    def ready(self) -> bool:
+        return bool(self._queue) or self._done
+
+    def poll(self, output: Output, budget: int) -> bool:
+        if self._error is not None:
+            raise self._error
+        queue = self._queue
+        for _ in range(min(budget, len(queue))):
+            epoch, batch = queue.popleft()
+            self.emit(output, epoch, batch)
+        self._space.set()
+        if self._done and not queue:
+            self.close()
+            return False
+        return True
+
+    def on_close(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()

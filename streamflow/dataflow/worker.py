@@ -1,0 +1,481 @@
+"""A worker: the operator instances placed on it, their input queues, and the scheduling loop.
+
+One step polls the sources, runs every operator with queued input in topological order (so a
+batch crosses a chain of forward edges in one step), applies the step's progress changes as one
+atomic batch, and delivers the notifications whose epochs every input has passed.
+"""
+from __future__ import annotations
+
+import asyncio
+import heapq
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
+from streamflow.dataflow import partition
+from streamflow.dataflow.graph import Graph, OperatorSpec
+from streamflow.dataflow.operator import Batch, Capability, Operator, OperatorContext, Output
+from streamflow.dataflow.source import Source
+from streamflow.errors import CapabilityError, GraphError, OperatorError, StreamflowError
+from streamflow.progress import DONE, ProgressTracker, Topology
+
+Placement = dict[str, list[tuple[str, float]]]
+
+
+class OperatorStats:
+    """Counters a run report is built from: batches and records in, busy time per batch."""
+
+    __slots__ = ("batches", "records", "busy_s", "records_out", "service_ms")
+
+    def __init__(self) -> None:
+        self.batches = 0
+        self.records = 0
+        self.records_out = 0
+        self.busy_s = 0.0
+        self.service_ms: list[float] = []
+
+
+class OperatorSlot:
+    """Runtime state of one operator instance on this worker."""
+
+    def __init__(self, worker: "Worker", index: int, spec: OperatorSpec, op: Operator,
+                 instance: int, instances: int) -> None:
+        self.worker = worker
+        self.index = index
+        self.name = spec.name
+        self.spec = spec
+        self.op = op
+        self.is_source = isinstance(op, Source)
+        self.queues: list[deque[tuple[int, Batch]]] = [deque() for _ in range(spec.n_inputs)]
+        self.input_locs: list[int] = [0] * spec.n_inputs
+        self.out_locs = [worker.topology.output_location[(index, p)] for p in range(spec.n_outputs)]
+        self.output = Output(self, 0)
+        self.output.ports = [self.output] + [Output(self, p) for p in range(1, spec.n_outputs)]
+        for port in self.output.ports[1:]:
+            port.ports = self.output.ports
+        self.held: dict[int, int] = {}
+        self.notify_heap: list[int] = []
+        self.notify_set: set[int] = set()
+        self.stats = OperatorStats()
+        self.exhausted = False
+        self.pending = 0  # executor jobs in flight; each holds a capability until it emits
+        self.ctx = OperatorContext(self, worker.name, instance, instances, spec.params)
+        if type(op).on_input is Operator.on_input:
+            self.handlers = [op.on_batch] * spec.n_inputs
+        else:
+            self.handlers = [partial(op.on_input, p) for p in range(spec.n_inputs)]
+
+    # capabilities and notifications -------------------------------------------------------
+    def hold(self, epoch: int, delta: int, record: bool = True) -> None:
+        """Count `delta` capabilities at `epoch` on every output (and in the progress changes)."""
+        count = self.held.get(epoch, 0) + delta
+        if count:
+            self.held[epoch] = count
+        else:
+            del self.held[epoch]
+        if record:
+            changes = self.worker.changes
+            for loc in self.out_locs:
+                key = (loc, epoch)
+                changes[key] = changes.get(key, 0) + delta
+
+    def check_capability(self, epoch: int) -> None:
+        current = self.output.epoch
+        if current is not None and epoch >= current:
+            return
+        if self.held and epoch >= min(self.held):
+            return
+        raise CapabilityError(f"{self.name}: no capability for epoch {epoch} "
+                              f"(current {current}, held {sorted(self.held) or 'none'})")
+
+    def request_notification(self, epoch: int) -> None:
+        if epoch not in self.notify_set:
+            self.notify_set.add(epoch)
+            heapq.heappush(self.notify_heap, epoch)
+            self.hold(epoch, +1)
+            self.worker.notifying.add(self)
+
+    def frontier(self) -> int | float:
+        return self.worker.tracker.frontier(self.index)
+
+    def wake(self) -> None:
+        self.worker.wake()
+
+    def run_in_executor(self, fn: Callable[..., Any], *args: Any) -> Any:
+        future = asyncio.get_running_loop().run_in_executor(self.worker.executor, fn, *args)
+        self.pending += 1
+
+        def finished(_f: Any) -> None:
+            self.pending -= 1
+            self.worker.wake()
+        future.add_done_callback(finished)
+        return future
+
+    def has_input(self) -> bool:
+        for q in self.queues:
+            if q:
+                return True
+        return False
+
+    def __repr__(self) -> str:
+        return f"<{self.name}@{self.worker.name}>"
+
+
+class Worker:
+    """Runs the instances of a graph's operators placed on `name`; in one process, all of them.
+
+    `transport` (multi-process runs) supplies pushers to remote instances and exchanges the
+    atomic progress batches; without it every instance must live on this worker.
+    """
+
+    def __init__(self, graph: Graph, name: str = "local", placement: Placement | None = None,
+                 transport: Any = None, source_budget: int = 16, executor: Any = None,
+                 collect_service_times: bool = False) -> None:
+        graph.validate()
+        self.graph = graph
+        self.name = name
+        self.transport = transport
+        self.executor = executor
+        self.source_budget = source_budget
+        self.collect_service_times = collect_service_times
+        self.placement: Placement = placement or {op.name: [(name, 1.0)] for op in graph.operators}
+        try:
+            self.topology = Topology([op.n_outputs for op in graph.operators],
+                                     [op.n_inputs for op in graph.operators], graph.port_edges())
+        except ValueError as exc:  # validate() already names cycles; belt and braces
+            raise GraphError(str(exc)) from None
+        self.tracker = ProgressTracker(self.topology)
+        self.changes: dict[tuple[int, int], int] = {}
+        self.notifying: set[OperatorSlot] = set()
+        self.slots: dict[int, OperatorSlot] = {}
+        self._wake_event: asyncio.Event | None = None
+        self._started = False
+        self.steps = 0
+        for index in self.topology.order:
+            spec = graph.operators[index]
+            where = [w for w, _s in self.placement.get(spec.name, [])]
+            if not where:
+                raise GraphError(f"operator {spec.name!r} is not placed on any worker")
+            if name in where:
+                instance = where.index(name)
+                op = spec.factory()
+                self.slots[index] = OperatorSlot(self, index, spec, op, instance, len(where))
+        self.ordered = [self.slots[i] for i in self.topology.order if i in self.slots]
+        self.sources = [s for s in self.ordered if s.is_source]
+        self.operators = [s for s in self.ordered if not s.is_source]
+        self._wire()
+
+    # wiring ------------------------------------------------------------------------------------
+    def _wire(self) -> None:
+        topo = self.topology
+        for e, edge in enumerate(self.graph.edges):
+            src_i, dst_i = self.graph.index(edge.src), self.graph.index(edge.dst)
+            loc = topo.edge_location[e]
+            if dst_i in self.slots:
+                self.slots[dst_i].input_locs[edge.dst_port] = loc
+            if src_i not in self.slots:
+                continue
+            targets_at = self.placement[edge.dst]
+            pushers = [self._pusher(e, loc, edge.dst_port, dst_i, w, i) for i, (w, _s) in enumerate(targets_at)]
+            kind = edge.partition
+            if kind == "forward":
+                local = [p for (w, _s), p in zip(targets_at, pushers) if w == self.name]
+                if len(pushers) == 1:
+                    push = pushers[0]
+                elif len(local) == 1:
+                    push = local[0]
+                else:
+                    raise GraphError(f"edge {edge.src} -> {edge.dst}: forward needs {edge.dst} on "
+                                     f"{self.name} or on exactly one worker")
+            elif kind == "broadcast":
+                push = partition.broadcast(pushers)
+            elif kind == "hash":
+                assert edge.key is not None
+                push = partition.hashed(pushers, edge.key)
+            else:
+                weights = [s for _w, s in targets_at]
+                if edge.routes is not None and self.name in edge.routes:
+                    row = edge.routes[self.name]
+                    weights = [float(row.get(w, 0.0)) for w, _s in targets_at]
+                push = partition.weighted(pushers, weights)
+            self.slots[src_i].output.ports[edge.src_port].pushers.append(push)
+
+    def _pusher(self, edge: int, loc: int, port: int, dst: int, worker: str, instance: int
+                ) -> Callable[[int, Batch], None]:
+        changes = self.changes
+        if worker == self.name:
+            queue = self.slots[dst].queues[port]
+            append = queue.append
+
+            def push(epoch: int, batch: Batch) -> None:
+                append((epoch, batch))
+                key = (loc, epoch)
+                changes[key] = changes.get(key, 0) + 1
+            return push
+        if self.transport is None:
+            raise GraphError(f"operator {self.graph.operators[dst].name!r} is placed on worker "
+                             f"{worker!r}, which a single-process run cannot reach")
+        send = self.transport.sender(edge, worker, instance)
+
+        def push_remote(epoch: int, batch: Batch) -> None:
+            key = (loc, epoch)
+            changes[key] = changes.get(key, 0) + 1
+            send(epoch, batch)
+        return push_remote
+
+    def initial_changes(self) -> list[tuple[int, int, int]]:
+        """Every source instance in the whole dataflow holds a capability at epoch 0."""
+        changes = []
+        for index, spec in enumerate(self.graph.operators):
+            if spec.n_inputs == 0:
+                for _ in self.placement[spec.name]:
+                    changes.extend((self.topology.output_location[(index, p)], 0, 1)
+                                   for p in range(spec.n_outputs))
+        return changes
+
+    # lifecycle ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Seed the progress view and start every local instance."""
+        if self._started:
+            return
+        self._started = True
+        self.tracker.apply(self.initial_changes())
+        for slot in self.ordered:
+            if slot.is_source:
+                slot.op.capability = Capability.__new__(Capability)
+                cap = slot.op.capability
+                cap._slot, cap.epoch, cap._live = slot, 0, True
+                slot.hold(0, +1, record=False)
+            slot.op.ctx = slot.ctx
+            try:
+                slot.op.on_start()
+            except StreamflowError:
+                raise
+            except Exception as exc:
+                raise OperatorError(f"operator {slot.name!r} failed to start: {exc!r}") from exc
+
+    def close(self) -> None:
+        """Let every instance flush and free its resources (sinks close their files)."""
+        errors = []
+        for slot in self.ordered:
+            try:
+                slot.op.on_close()
+            except Exception as exc:  # keep closing the others; report the first
+                errors.append(OperatorError(f"operator {slot.name!r} failed to close: {exc!r}"))
+        if errors:
+            raise errors[0]
+
+    # scheduling --------------------------------------------------------------------------------
+    def step(self) -> bool:
+        """One scheduling round; returns whether anything happened."""
+        self.steps += 1
+        worked = False
+        for slot in self.sources:
+            if not slot.exhausted and slot.op.ready() and not self._blocked(slot):
+                worked = True
+                self._poll(slot)
+        for slot in self.operators:
+            for q in slot.queues:
+                if q:
+                    self._run(slot)
+                    worked = True
+                    break
+        if self.changes:
+            self.flush_progress()
+            worked = True
+        if self.notifying and self._notify():
+            worked = True
+        return worked
+
+    def _blocked(self, slot: OperatorSlot) -> bool:
+        return self.transport is not None and self.transport.blocked(slot.index)
+
+    def _poll(self, slot: OperatorSlot) -> None:
+        output = slot.output
+        output.epoch = None
+        try:
+            more = slot.op.poll(output, self.source_budget)
+        except StreamflowError:
+            raise
+        except Exception as exc:
+            raise OperatorError(f"source {slot.name!r} failed: {exc!r}") from exc
+        if not more:
+            slot.exhausted = True
+
+    def _run(self, slot: OperatorSlot) -> None:
+        changes = self.changes
+        output = slot.output
+        stats = slot.stats
+        epoch = -1
+        t0 = time.perf_counter()
+        try:
+            for port, queue in enumerate(slot.queues):
+                if not queue:
+                    continue
+                handler = slot.handlers[port]
+                loc = slot.input_locs[port]
+                popleft = queue.popleft
+                if self.collect_service_times:
+                    service = stats.service_ms
+                    while queue:
+                        epoch, batch = popleft()
+                        output.epoch = epoch
+                        t = time.perf_counter()
+                        handler(epoch, batch, output)
+                        service.append((time.perf_counter() - t) * 1e3)
+                        stats.batches += 1
+                        stats.records += len(batch)
+                        key = (loc, epoch)
+                        changes[key] = changes.get(key, 0) - 1
+                else:
+                    while queue:
+                        epoch, batch = popleft()
+                        output.epoch = epoch
+                        handler(epoch, batch, output)
+                        stats.batches += 1
+                        stats.records += len(batch)
+                        key = (loc, epoch)
+                        changes[key] = changes.get(key, 0) - 1
+        except StreamflowError:
+            raise
+        except Exception as exc:
+            raise OperatorError(f"operator {slot.name!r} failed at epoch {epoch}: {exc!r}") from exc
+        finally:
+            output.epoch = None
+            stats.busy_s += time.perf_counter() - t0
+
+    def activate(self, slot: OperatorSlot, port: int, limit: int = 1) -> int:
+        """Handle up to `limit` queued batches of one input port (fine-grained scheduling: tests
+        drive random interleavings with it); returns how many were handled."""
+        queue = slot.queues[port]
+        n = 0
+        output = slot.output
+        try:
+            while queue and n < limit:
+                epoch, batch = queue.popleft()
+                output.epoch = epoch
+                slot.handlers[port](epoch, batch, output)
+                key = (slot.input_locs[port], epoch)
+                self.changes[key] = self.changes.get(key, 0) - 1
+                slot.stats.batches += 1
+                slot.stats.records += len(batch)
+                n += 1
+        finally:
+            output.epoch = None
+        return n
+
+    def poll(self, slot: OperatorSlot, budget: int = 1) -> None:
+        """Let one source emit up to `budget` batches."""
+        saved, self.source_budget = self.source_budget, budget
+        try:
+            self._poll(slot)
+        finally:
+            self.source_budget = saved
+
+    def deliver_notifications(self) -> bool:
+        """Deliver every notification whose epoch all inputs have passed (in this view)."""
+        return self._notify()
+
+    def flush_progress(self) -> None:
+        """Apply this step's changes as one atomic batch (and share it with the other workers)."""
+        items = [(loc, ep, d) for (loc, ep), d in self.changes.items() if d]
+        self.changes.clear()
+        if items:
+            if self.transport is not None:
+                self.transport.broadcast_progress(items)
+            self.tracker.apply(items)
+
+    def apply_remote(self, items: Sequence[tuple[int, int, int]]) -> None:
+        """Apply a progress batch another worker made (batches from one worker in order)."""
+        self.tracker.apply(items)
+        self.wake()
+
+    def _notify(self) -> bool:
+        delivered = False
+        tracker = self.tracker
+        for slot in list(self.notifying):
+            heap = slot.notify_heap
+            output = slot.output
+            while heap and heap[0] < tracker.frontier(slot.index):
+                epoch = heapq.heappop(heap)
+                slot.notify_set.discard(epoch)
+                output.epoch = epoch
+                try:
+                    slot.op.on_notify(epoch, output)
+                except StreamflowError:
+                    raise
+                except Exception as exc:
+                    raise OperatorError(f"operator {slot.name!r} failed in on_notify({epoch}): "
+                                        f"{exc!r}") from exc
+                finally:
+                    output.epoch = None
+                slot.hold(epoch, -1)
+                delivered = True
+            if not heap:
+                self.notifying.discard(slot)
+        return delivered
+
+    def wake(self) -> None:
+        if self._wake_event is not None:
+            self._wake_event.set()
+
+    def idle(self) -> bool:
+        """Nothing runnable here right now (may still wait on other workers or async sources)."""
+        if self.changes:
+            return False
+        for slot in self.ordered:
+            if slot.has_input():
+                return False
+            if slot.is_source and not slot.exhausted and slot.op.ready():
+                return False
+        return True
+
+    def done(self) -> bool:
+        """The whole dataflow has finished: every pointstamp count is zero in this view."""
+        return self.tracker.is_complete() and not self.changes
+
+    def stalled_reason(self) -> str:
+        """Why a finished-looking run cannot complete: who still holds what."""
+        names = [op.name for op in self.graph.operators]
+        held = [f"{self.topology.locations[loc].describe(names)} at epoch {min(c)}"
+                for loc, c in self.tracker.counts().items() if any(v > 0 for v in c.values())]
+        return "dataflow stalled: capabilities still held at " + ", ".join(held)
+
+    async def run_async(self, until: Callable[[], bool] | None = None) -> None:
+        """Run steps until the dataflow completes (or `until()` holds), waiting when idle."""
+        self._wake_event = asyncio.Event()
+        self.start()
+        steps_since_yield = 0
+        while True:
+            worked = self.step()
+            if self.done() or (until is not None and until()):
+                return
+            if worked:
+                steps_since_yield += 1
+                if steps_since_yield >= 8:
+                    steps_since_yield = 0
+                    await asyncio.sleep(0)
+                continue
+            if self.transport is None and not self._has_async_work():
+                raise StreamflowError(self.stalled_reason())
+            await self._wake_event.wait()
+            self._wake_event.clear()
+
+    def _has_async_work(self) -> bool:
+        """Something off the loop may still wake us: an async source or pending executor work."""
+        if any(not s.exhausted and not s.op.ready() for s in self.sources):
+            return True
+        return any(s.pending for s in self.operators)
+
+    def run(self, until: Callable[[], bool] | None = None) -> None:
+        """Run to completion on a fresh event loop (uvloop when installed), then close."""
+        from streamflow.runtime import run_coroutine
+
+        async def main() -> None:
+            try:
+                await self.run_async(until)
+            finally:
+                self.close()
+        run_coroutine(main())
