@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check a plan.json and its dataflow graph")
     p.add_argument("plan")
     p.set_defaults(func=_validate)
+    from streamflow.cluster.cli import add_run_parser
+    add_run_parser(sub)
     for name, (_module, help_) in DELEGATED.items():
         sub.add_parser(name, help=help_, add_help=False)
     return parser

@@ -59,6 +59,12 @@ class Plan:
     raw: dict[str, Any]
     source_path: str = "plan.json"
     speed: float | None = None
+    base_dir: str = "."
+
+    def resolve(self, path: str) -> str:
+        """Relative paths in a plan are relative to the plan file's folder."""
+        p = Path(path).expanduser()
+        return str(p if p.is_absolute() else Path(self.base_dir) / p)
 
     def node(self, name: str) -> NodePlan:
         return next(n for n in self.nodes if n.name == name)
@@ -122,12 +128,13 @@ def load_plan(path: str | Path, speed: float | None = None) -> Plan:
     except json.JSONDecodeError as exc:
         raise PlanError(f"{path}: not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
     try:
-        return parse_plan(raw, str(path), speed)
+        return parse_plan(raw, str(path), speed, str(path.resolve().parent))
     except PlanError as exc:
         raise PlanError(f"{path}: {exc}") from None
 
 
-def parse_plan(raw: Any, source_path: str = "plan.json", speed: float | None = None) -> Plan:
+def parse_plan(raw: Any, source_path: str = "plan.json", speed: float | None = None,
+               base_dir: str = ".") -> Plan:
     """Validate a plan document (without the file-name prefix on errors)."""
     doc = C.obj(raw, "plan")
     version = doc.get("version", 1)
@@ -160,7 +167,7 @@ def parse_plan(raw: Any, source_path: str = "plan.json", speed: float | None = N
         raise PlanError("workers: a plan needs at least one worker")
 
     plan = Plan(name, unit, size, workers, [], C.obj(doc.get("expected", {}), "expected"), doc,
-                source_path, speed)
+                source_path, speed, base_dir)
     names: dict[str, str] = {}
 
     def claim(node_name: str, p: str) -> None:
@@ -301,7 +308,8 @@ def _build_graph(plan: Plan) -> tuple[Graph, dict[str, list[tuple[str, float]]]]
         if n.role == "operator" and len(n.inputs) != n_inputs:
             raise PlanError(f"{n.path}.inputs: kind {n.kind!r} takes {n_inputs} input"
                             f"{'s' * (n_inputs != 1)}, got {len(n.inputs)}")
-        graph.add_operator(OperatorSpec(n.name, n.kind, n_inputs, kind.outputs, factory, params))
+        n_outputs = kind.outputs if kind.outputs >= 0 else getattr(factory, "n_outputs", 1)
+        graph.add_operator(OperatorSpec(n.name, n.kind, n_inputs, n_outputs, factory, params))
         placement[n.name] = n.placement
     for n in plan.nodes:
         for port, inp in enumerate(n.inputs):

@@ -6,11 +6,12 @@ Functions in params are field names, `{"expr": "..."}` over the record `r`, or
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from streamflow.dataflow.generator import GeneratorSpec, generate
 from streamflow.dataflow.operators.aggregate import AGGREGATES, Aggregate
-from streamflow.dataflow.operators.fields import as_function
+from streamflow.dataflow.operators.fields import as_function, import_callable
 from streamflow.dataflow.operators.join import HOWS, EpochJoin
 from streamflow.dataflow.operators.sink import JsonLinesSink
 from streamflow.dataflow.operators.transform import (Exchange, Filter, FlatMap, Inspect, Map,
@@ -93,7 +94,10 @@ def _build_join(params: dict[str, Any], path: str, plan: Any) -> Factory:
     def merge(left: Any, right: Any) -> dict[str, Any]:
         out = dict(left) if left else {}
         for k, v in (right or {}).items():
-            out[f"right_{k}" if k in out else k] = v
+            if k not in out:
+                out[k] = v
+            elif out[k] != v:
+                out[f"right_{k}"] = v
         return out
     return lambda: EpochJoin(lk, rk, window, how, merge)
 
@@ -121,7 +125,8 @@ def _build_jsonl(params: dict[str, Any], path: str, plan: Any) -> Factory:
     target = params.get("path")
     if not isinstance(target, str) or not target:
         raise PlanError(f"{path}.path: expected a file path")
-    return lambda: JsonLinesSink(target)
+    resolved = plan.resolve(target) if plan is not None else target
+    return lambda: JsonLinesSink(resolved)
 
 
 def epoch_mapper(plan: Any) -> Callable[[int, float], int]:
@@ -152,5 +157,20 @@ for _name, _build, _inputs, _doc in [
     ("aggregate", _build_aggregate, 1, "count/sum/mean/min/max/topk per key per epoch window"),
 ]:
     register(Kind(_name, _build, _inputs, 1, "operator", _doc))
+def _build_python(params: dict[str, Any], path: str, plan: Any) -> Factory:
+    """`{"class": "module:Class", "args": {...}}`: an Operator (or Source) class of your own."""
+    if "class" not in params:
+        raise PlanError(f"{path}.class: missing ('module:Class' of an Operator subclass)")
+    cls = import_callable(params["class"], f"{path}.class")
+    args = params.get("args", {})
+    if not isinstance(args, dict):
+        raise PlanError(f"{path}.args: expected an object of keyword arguments")
+    factory = partial(cls, **args)
+    factory.n_outputs = getattr(cls, "n_outputs", 1)  # type: ignore[attr-defined]
+    return factory
+
+
+for _role, _inputs, _outputs in (("operator", -1, -1), ("source", 0, 1), ("sink", 1, 0)):
+    register(Kind("python", _build_python, _inputs, _outputs, _role, "an Operator class named by import path"))
 register(Kind("jsonl", _build_jsonl, 1, 0, "sink", "JSON Lines file, flushed per epoch"))
 register(Kind("generator", _build_generator, 0, 1, "source", "seeded synthetic records at a rate"))

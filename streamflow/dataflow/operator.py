@@ -46,12 +46,13 @@ class Operator:
 class Output:
     """Emits batches on one output port, checking the epoch against the capabilities held."""
 
-    __slots__ = ("epoch", "pushers", "_slot", "port", "ports")
+    __slots__ = ("epoch", "pushers", "_slot", "port", "ports", "_stats")
 
     def __init__(self, slot: "OperatorSlot", port: int) -> None:
         self.epoch: int | None = None  # epoch of the current activation, set by the worker
         self.pushers: list[Callable[[int, Batch], None]] = []
         self._slot = slot
+        self._stats = slot.stats
         self.port = port
         self.ports: list[Output] = [self]
 
@@ -65,6 +66,7 @@ class Output:
             self._slot.check_capability(epoch)
         if len(batch) == 0:
             return
+        self._stats.records_out += len(batch)
         for push in self.pushers:
             push(epoch, batch)
 

@@ -1,7 +1,8 @@
 """Operator kinds by name, so plan.json can say `"kind": "aggregate"` or `"kind": "detect"`.
 
 Relational kinds live here; packages add theirs (workers/ adds ML kinds and trace sources)
-through the `streamflow.operators` entry-point group, so the runtime never imports them by name.
+through the `streamflow.operators` entry-point group (or the STREAMFLOW_PLUGINS environment
+variable, a comma-separated list of modules), so the runtime never imports them by name.
 """
 from __future__ import annotations
 
@@ -30,13 +31,13 @@ class Kind:
     doc: str = ""
 
 
-_KINDS: dict[str, Kind] = {}
+_KINDS: dict[tuple[str, str], Kind] = {}
 _loaded = False
 
 
 def register(kind: Kind) -> Kind:
     """Make `kind` available to plans (a later registration of the same name wins)."""
-    _KINDS[kind.name] = kind
+    _KINDS[(kind.role, kind.name)] = kind
     return kind
 
 
@@ -46,19 +47,24 @@ def _load_plugins() -> None:
         return
     _loaded = True
     from streamflow.dataflow import kinds  # noqa: F401  (registers the relational kinds)
-    for ep in entry_points(group="streamflow.operators"):
+    import importlib
+    import logging
+    import os
+    modules = [(ep.name, ep.load) for ep in entry_points(group="streamflow.operators")]
+    extra = [m for m in os.environ.get("STREAMFLOW_PLUGINS", "").split(",") if m.strip()]
+    modules += [(m, lambda m=m: importlib.import_module(m.strip())) for m in extra]
+    for name, load in modules:
         try:
-            ep.load()
+            load()
         except ImportError as exc:  # a broken plugin must not hide the built-in kinds
-            import logging
-            logging.getLogger(__name__).warning("operator plugin %s failed to load: %s", ep.name, exc)
+            logging.getLogger(__name__).warning("operator plugin %s failed to load: %s", name, exc)
 
 
 def lookup(name: str, role: str, path: str) -> Kind:
     """The kind called `name` with `role`, or a PlanError listing the known ones."""
     _load_plugins()
-    kind = _KINDS.get(name)
-    if kind is None or kind.role != role:
+    kind = _KINDS.get((role, name))
+    if kind is None:
         known = sorted(k.name for k in _KINDS.values() if k.role == role)
         raise PlanError(f"{path}: unknown {role} kind {name!r} (known: {', '.join(known)})")
     return kind

@@ -24,6 +24,17 @@ from streamflow.progress import DONE, ProgressTracker, Topology
 Placement = dict[str, list[tuple[str, float]]]
 
 
+def initial_changes(graph: Graph, topology: Topology, placement: Placement) -> list[tuple[int, int, int]]:
+    """Every source instance in the whole dataflow holds a capability at epoch 0: each process
+    starts its progress view from these counts, so nobody sees an empty frontier too early."""
+    changes = []
+    for index, spec in enumerate(graph.operators):
+        if spec.n_inputs == 0:
+            for _ in placement[spec.name]:
+                changes.extend((topology.output_location[(index, p)], 0, 1) for p in range(spec.n_outputs))
+    return changes
+
+
 class OperatorStats:
     """Counters a run report is built from: batches and records in, busy time per batch."""
 
@@ -51,6 +62,7 @@ class OperatorSlot:
         self.queues: list[deque[tuple[int, Batch]]] = [deque() for _ in range(spec.n_inputs)]
         self.input_locs: list[int] = [0] * spec.n_inputs
         self.out_locs = [worker.topology.output_location[(index, p)] for p in range(spec.n_outputs)]
+        self.stats = OperatorStats()
         self.output = Output(self, 0)
         self.output.ports = [self.output] + [Output(self, p) for p in range(1, spec.n_outputs)]
         for port in self.output.ports[1:]:
@@ -58,9 +70,10 @@ class OperatorSlot:
         self.held: dict[int, int] = {}
         self.notify_heap: list[int] = []
         self.notify_set: set[int] = set()
-        self.stats = OperatorStats()
         self.exhausted = False
         self.pending = 0  # executor jobs in flight; each holds a capability until it emits
+        self.max_in_flight: int = getattr(op, "max_in_flight", 0)
+        self.remote_credit: list[tuple[str, int, int]] = []  # (peer, edge, bytes) received, to grant back
         self.ctx = OperatorContext(self, worker.name, instance, instances, spec.params)
         if type(op).on_input is Operator.on_input:
             self.handlers = [op.on_batch] * spec.n_inputs
@@ -112,6 +125,10 @@ class OperatorSlot:
             self.worker.wake()
         future.add_done_callback(finished)
         return future
+
+    def busy(self) -> bool:
+        """Too much executor work in flight: leave input queued (which withholds credit)."""
+        return bool(self.max_in_flight) and self.pending >= self.max_in_flight
 
     def has_input(self) -> bool:
         for q in self.queues:
@@ -226,14 +243,7 @@ class Worker:
         return push_remote
 
     def initial_changes(self) -> list[tuple[int, int, int]]:
-        """Every source instance in the whole dataflow holds a capability at epoch 0."""
-        changes = []
-        for index, spec in enumerate(self.graph.operators):
-            if spec.n_inputs == 0:
-                for _ in self.placement[spec.name]:
-                    changes.extend((self.topology.output_location[(index, p)], 0, 1)
-                                   for p in range(spec.n_outputs))
-        return changes
+        return initial_changes(self.graph, self.topology, self.placement)
 
     # lifecycle ---------------------------------------------------------------------------------
     def start(self) -> None:
@@ -276,10 +286,15 @@ class Worker:
             if not slot.exhausted and slot.op.ready() and not self._blocked(slot):
                 worked = True
                 self._poll(slot)
+        transport = self.transport
         for slot in self.operators:
             for q in slot.queues:
                 if q:
+                    if slot.busy() or (transport is not None and transport.blocked(slot.index)):
+                        break
                     self._run(slot)
+                    if slot.remote_credit:
+                        transport.grant(slot.remote_credit)
                     worked = True
                     break
         if self.changes:
@@ -364,6 +379,8 @@ class Worker:
                 n += 1
         finally:
             output.epoch = None
+        if slot.remote_credit and not slot.has_input():
+            self.transport.grant(slot.remote_credit)
         return n
 
     def poll(self, slot: OperatorSlot, budget: int = 1) -> None:

@@ -1,0 +1,1 @@
+"""Processes of a run: the worker daemon, the coordinator, and the control protocol between them."""

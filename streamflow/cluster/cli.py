@@ -1,0 +1,80 @@
+"""`streamflow run plan.json [--local] [--speed X] [--report run.json] [--timeout S] ...`"""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from streamflow.cluster.coordinator import Coordinator, Options
+
+
+def add_run_parser(sub: Any) -> None:
+    p = sub.add_parser("run", help="run a plan on its workers (or start them here with --local)")
+    p.add_argument("plan", help="plan.json")
+    p.add_argument("--local", action="store_true", help="start the plan's workers on this machine")
+    p.add_argument("--speed", type=float, default=None,
+                   help="replay speed for sources (1 = recorded pace, 0 = as fast as possible)")
+    p.add_argument("--report", default=None, help="where to write the run report (JSON); "
+                   "default: out/<plan>-run.json next to the plan")
+    p.add_argument("--timeout", type=float, default=None, help="give up after S seconds")
+    p.add_argument("--listen", default="tcp://0.0.0.0:7077",
+                   help="coordinator address workers connect to (default tcp://0.0.0.0:7077)")
+    p.add_argument("--wait", type=float, default=60.0, help="seconds to wait for workers to register")
+    p.add_argument("--credit-window", type=int, default=16 << 20,
+                   help="flow control: bytes in flight per channel (default 16 MiB)")
+    p.add_argument("--quiet", action="store_true", help="no live progress")
+    p.add_argument("--inprocess", action="store_true",
+                   help="debug: run every operator in this process, ignoring the placement")
+    p.set_defaults(func=run_command)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from streamflow.errors import PlanError
+    from streamflow.plan import build_graph, load_plan
+    from streamflow.runtime import run_coroutine
+    if args.speed is not None and args.speed < 0:
+        raise PlanError("--speed: must be >= 0")
+    plan = load_plan(args.plan, speed=args.speed)
+    graph, placement = build_graph(plan)
+    if args.inprocess:
+        from streamflow.dataflow.worker import Worker
+        Worker(graph).run()
+        print(f"{plan.name}: completed in this process (no run report: placement ignored)")
+        return 0
+    options = Options(listen=args.listen, local=args.local, report=args.report, timeout=args.timeout,
+                      wait=args.wait, credit_window=args.credit_window, quiet=args.quiet)
+    coordinator = Coordinator(plan, graph, placement, options)
+    report = run_coroutine(coordinator.run())
+    print_summary(report, str(coordinator.report_path))
+    return 0
+
+
+def print_summary(report: dict[str, Any], path: str) -> None:
+    console = Console()
+    table = Table(title=f"{report['plan']}: {report['status']} in {report['duration_s']:.2f} s",
+                  title_justify="left")
+    for col in ("operator", "kind", "records", "records/s", "service p50 ms", "service p99 ms", "workers"):
+        table.add_column(col, justify="left" if col in ("operator", "kind", "workers") else "right")
+    for name, op in report["operators"].items():
+        lat = op["service_ms"]
+        fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+        kind = op["kind"] + (f" {op['variant']}" if op.get("variant") else "")
+        table.add_row(name, kind, f"{op['records']:,}", f"{op['rate_per_s'] or 0:,.1f}",
+                      fmt(lat["p50"]), fmt(lat["p99"]), ",".join(op["instances"]))
+    console.print(table)
+    t = report["totals"]
+    lat = t["epoch_latency_ms"]
+    console.print(f"throughput: {t['throughput_per_s'] or 0:,.1f} source records/s; epoch latency "
+                  f"p50 {lat['p50'] if lat['p50'] is not None else '-'} ms, p99 "
+                  f"{lat['p99'] if lat['p99'] is not None else '-'} ms", highlight=False)
+    cost = report["cost"]
+    line = f"cost: {cost['workers_per_hour']:.4f}/h for {len(report['workers'])} workers"
+    if cost.get("total_per_hour_expected") is not None:
+        line += f" (planner's estimate with network: {cost['total_per_hour_expected']}/h)"
+    console.print(line, highlight=False)
+    for key, label in (("accuracy", "accuracy"),):
+        if key in report:
+            console.print(f"{label}: {report[key]}", highlight=False)
+    console.print(f"report: {path}", highlight=False)

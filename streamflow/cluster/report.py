@@ -1,0 +1,109 @@
+"""The run report: per operator records, rate and service latency; per link bytes; totals and
+the hourly cost of the workers used. Written as JSON even when a run fails."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from streamflow.plan import Plan
+
+
+def percentiles(samples: list[float]) -> dict[str, float | None]:
+    if not samples:
+        return {"p50": None, "p99": None}
+    arr = np.asarray(samples)
+    return {"p50": round(float(np.percentile(arr, 50)), 4), "p99": round(float(np.percentile(arr, 99)), 4)}
+
+
+class RunRecord:
+    """Accumulates worker stats as they arrive; `build` turns them into the report."""
+
+    MAX_SAMPLES = 200_000
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.latest: dict[str, dict[str, Any]] = {}          # worker -> its latest stats
+        self.samples: dict[str, list[float]] = {}             # operator -> service ms samples
+        self.queue_max: dict[str, int] = {}
+        self.registered: dict[str, dict[str, Any]] = {}
+
+    def add_stats(self, worker: str, stats: dict[str, Any]) -> None:
+        self.latest[worker] = stats
+        for op, st in stats.get("ops", {}).items():
+            bucket = self.samples.setdefault(op, [])
+            if len(bucket) < self.MAX_SAMPLES:
+                bucket.extend(st.get("service_ms", []))
+            self.queue_max[op] = max(self.queue_max.get(op, 0), st.get("queue", 0))
+
+    def operator_totals(self) -> dict[str, dict[str, Any]]:
+        """Per operator, summed over its instances."""
+        out: dict[str, dict[str, Any]] = {}
+        for worker, stats in self.latest.items():
+            for op, st in stats.get("ops", {}).items():
+                agg = out.setdefault(op, {"records": 0, "records_out": 0, "batches": 0, "busy_s": 0.0,
+                                          "queue": 0, "instances": {}})
+                for key in ("records", "records_out", "batches", "busy_s", "queue"):
+                    agg[key] += st.get(key, 0)
+                agg["instances"][worker] = {k: st.get(k, 0) for k in ("records", "records_out", "batches")}
+        return out
+
+    def build(self, status: str, error: str | None, duration_s: float, observer: Any,
+              started_at: float) -> dict[str, Any]:
+        plan = self.plan
+        nodes = {n.name: n for n in plan.nodes}
+        ops = {}
+        for name, agg in self.operator_totals().items():
+            node = nodes.get(name)
+            role = node.role if node else "operator"
+            counted = agg["records_out"] if role == "source" else agg["records"]
+            ops[name] = {
+                "role": role, "kind": node.kind if node else None,
+                "variant": node.variant if node else None,
+                "records": counted, "records_out": agg["records_out"], "batches": agg["batches"],
+                "rate_per_s": round(counted / duration_s, 3) if duration_s > 0 else None,
+                "service_ms": percentiles(self.samples.get(name, [])),
+                "busy_s": round(agg["busy_s"], 4), "queue_max": self.queue_max.get(name, 0),
+                "instances": agg["instances"],
+            }
+        links = {}
+        for worker, stats in self.latest.items():
+            for peer, nbytes in stats.get("links", {}).items():
+                links[f"{worker} -> {peer}"] = nbytes
+        source_records = sum(o["records"] for o in ops.values() if o["role"] == "source")
+        used = plan.workers_used()
+        worker_cost = sum(plan.workers[w].cost_per_hour for w in used)
+        expected = plan.expected
+        latency = percentiles([x * 1000 for x in observer.epoch_latency_s]) if observer else percentiles([])
+        return {
+            "plan": plan.name, "plan_path": plan.source_path, "status": status, "error": error,
+            "started_at": started_at, "duration_s": round(duration_s, 3),
+            "workers": {w: {"tier": plan.workers[w].tier, "device": plan.workers[w].device,
+                            "cost_per_hour": plan.workers[w].cost_per_hour,
+                            **{k: self.registered.get(w, {}).get(k) for k in ("host", "pid", "cores")}}
+                        for w in used},
+            "operators": ops,
+            "links_bytes": links,
+            "totals": {
+                "source_records": source_records,
+                "throughput_per_s": round(source_records / duration_s, 3) if duration_s > 0 else None,
+                "epoch_latency_ms": latency,
+                "last_complete_epoch": observer.last_complete_epoch() if observer else None,
+                "progress_batches_seen": observer.batches if observer else 0,
+            },
+            "cost": {
+                "workers_per_hour": round(worker_cost, 6),
+                "network_per_hour_expected": expected.get("communication_cost_per_hour"),
+                "total_per_hour_expected": expected.get("cost_per_hour"),
+            },
+            "expected": expected,
+        }
+
+
+def write_report(path: str | Path, report: dict[str, Any]) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    return path

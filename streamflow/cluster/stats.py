@@ -1,0 +1,25 @@
+"""What a worker reports about its operator instances and links while a run goes on."""
+from __future__ import annotations
+
+from typing import Any
+
+from streamflow.dataflow.worker import Worker
+
+
+def worker_stats(worker: Worker, transport: Any = None) -> dict[str, Any]:
+    """Cumulative counters per operator instance, plus the service times measured since the
+    last call (taken, so each sample is reported once)."""
+    ops: dict[str, Any] = {}
+    for slot in worker.ordered:
+        st = slot.stats
+        samples, st.service_ms = st.service_ms, []
+        ops[slot.name] = {
+            "records": st.records, "batches": st.batches, "records_out": st.records_out,
+            "busy_s": round(st.busy_s, 6), "queue": sum(len(q) for q in slot.queues),
+            "service_ms": [round(x, 4) for x in samples],
+        }
+    out: dict[str, Any] = {"ops": ops, "steps": worker.steps}
+    if transport is not None:
+        out["links"] = transport.link_bytes()
+        out["bytes_received"] = transport.bytes_received
+    return out

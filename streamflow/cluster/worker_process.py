@@ -1,0 +1,225 @@
+"""The worker daemon behind `streamflow-worker`: registers with a coordinator, heartbeats, and
+runs the operator instances each deployment places on it, one run after another.
+
+A run goes deploy (build the graph, bind the data socket) -> wire (connect to peers) -> start ->
+done/failed/aborted. CPU-heavy operator work runs in a thread pool so the event loop keeps
+moving data, progress and control messages.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import zmq
+
+from streamflow.cluster.protocol import Heartbeat, Inbox, pack, unpack
+from streamflow.cluster.stats import worker_stats
+from streamflow.communication.transport import ZmqTransport, advertised
+from streamflow.dataflow.worker import Worker
+from streamflow.errors import StreamflowError
+from streamflow.plan import build_graph, parse_plan
+
+log = logging.getLogger("streamflow.worker")
+COORDINATOR_SILENCE_S = 6.0
+STATS_EVERY_S = 0.5
+
+
+def _memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):  # pragma: no cover
+        return 0
+
+
+@dataclass
+class WorkerInfo:
+    """What a worker tells the coordinator about itself when it registers."""
+
+    name: str
+    tier: str
+    device: str = "cpu"
+    cost_per_hour: float = 0.0
+    cores: int = field(default_factory=lambda: os.cpu_count() or 1)
+    memory_bytes: int = field(default_factory=_memory_bytes)
+    host: str = field(default_factory=socket.gethostname)
+    pid: int = field(default_factory=os.getpid)
+    threads: int = 1
+
+
+class WorkerDaemon:
+    """One worker host: waits for deployments from the coordinator at `coordinator`."""
+
+    def __init__(self, info: WorkerInfo, coordinator: str, bind: str = "tcp://0.0.0.0:0",
+                 once: bool = False) -> None:
+        self.info = info
+        self.coordinator = coordinator
+        self.bind = bind
+        self.once = once
+        self.context = zmq.Context()
+        self.executor = ThreadPoolExecutor(max_workers=max(1, info.threads),
+                                           thread_name_prefix=f"{info.name}-op")
+        self.stopping = False
+        self.control: zmq.Socket | None = None
+        self.inbox: Inbox | None = None
+        self.last_contact = time.monotonic()
+
+    def send(self, kind: str, body: Any = None) -> None:
+        assert self.control is not None
+        self.control.send_multipart(pack(kind, body))
+
+    async def serve(self) -> int:
+        """Register, then run deployments until shut down (or after one run with `once`)."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._on_signal)
+        self.control = self.context.socket(zmq.DEALER)
+        self.control.setsockopt(zmq.IDENTITY, self.info.name.encode())
+        self.control.setsockopt(zmq.LINGER, 1000)
+        self.control.connect(self.coordinator)
+        self.inbox = Inbox(self.control)
+        heartbeat = Heartbeat(self.context, self.coordinator, self.info.name)
+        heartbeat.start()
+        try:
+            while not self.stopping:
+                self.send("register", asdict(self.info))
+                msg = await self.inbox.get(timeout=1.0)
+                if msg is None:
+                    continue
+                kind, body = unpack(msg[1])
+                self.last_contact = time.monotonic()
+                if kind == "shutdown":
+                    break
+                if kind == "deploy":
+                    await self._deployment(body)
+                    if self.once:
+                        break
+        finally:
+            heartbeat.stop()
+            self.send("bye", {"name": self.info.name})
+            self.inbox.close()
+            self.control.close(linger=1000)
+            self.executor.shutdown(wait=False, cancel_futures=True)
+            self.context.term()
+        return 0
+
+    def _on_signal(self) -> None:
+        self.stopping = True
+        if self.inbox is not None:
+            self.inbox.queue.append((None, pack("shutdown")))
+            self.inbox.event.set()
+
+    async def _next(self, timeout: float) -> tuple[str, Any] | None:
+        assert self.inbox is not None
+        msg = await self.inbox.get(timeout)
+        if msg is None:
+            return None
+        self.last_contact = time.monotonic()
+        return unpack(msg[1])
+
+    async def _deployment(self, deploy: dict[str, Any]) -> None:
+        """One run: build, wire, start, report; always release the data socket afterwards."""
+        run_id = deploy["run"]
+        transport: ZmqTransport | None = None
+        worker: Worker | None = None
+        try:
+            plan = parse_plan(deploy["plan"], deploy.get("source_path", "plan.json"),
+                              deploy.get("speed"), deploy.get("base_dir", "."))
+            graph, placement = build_graph(plan)
+            transport = ZmqTransport(self.context, self.info.name, self.bind,
+                                     deploy.get("credit_window", 16 << 20), observer=self.control)
+            self.send("deployed", {"run": run_id, "address": advertised(transport.bind, self.coordinator)})
+            wire = await self._expect("wire", run_id)
+            if wire is None:
+                return
+            transport.connect(wire["peers"])
+            worker = Worker(graph, self.info.name, placement, transport, executor=self.executor,
+                            collect_service_times=True, source_budget=deploy.get("source_budget", 16))
+            self.send("ready", {"run": run_id})
+            if await self._expect("start", run_id) is None:
+                return
+            await self._run(run_id, worker, transport)
+        except StreamflowError as exc:
+            self.send("failed", {"run": run_id, "error": str(exc)})
+        except Exception as exc:  # a bug or an environment problem: report it, stay up
+            log.exception("run %s failed", run_id)
+            self.send("failed", {"run": run_id, "error": f"{type(exc).__name__}: {exc}"})
+        finally:
+            if transport is not None:
+                transport.close()
+
+    async def _expect(self, kind: str, run_id: str) -> dict[str, Any] | None:
+        """Wait for `kind` of this run; an abort or a silent coordinator cancels the run."""
+        while True:
+            msg = await self._next(timeout=1.0)
+            if msg is None:
+                if time.monotonic() - self.last_contact > COORDINATOR_SILENCE_S:
+                    log.warning("coordinator silent for %.0f s; dropping run %s", COORDINATOR_SILENCE_S, run_id)
+                    return None
+                continue
+            got, body = msg
+            if got == kind and body.get("run") == run_id:
+                return body
+            if got in ("abort", "shutdown"):
+                self.stopping = self.stopping or got == "shutdown"
+                return None
+
+    async def _run(self, run_id: str, worker: Worker, transport: ZmqTransport) -> None:
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(worker.run_async())
+        transport.attach(worker)
+        outcome, error = "done", None
+        last_stats = 0.0
+        try:
+            while not task.done():
+                msg = await self._next(timeout=STATS_EVERY_S / 2)
+                now = time.monotonic()
+                if msg is not None:
+                    kind, body = msg
+                    if kind in ("abort", "shutdown"):
+                        outcome = "aborted"
+                        self.stopping = self.stopping or kind == "shutdown"
+                        task.cancel()
+                        break
+                elif now - self.last_contact > COORDINATOR_SILENCE_S:
+                    outcome, error = "aborted", "coordinator went silent"
+                    task.cancel()
+                    break
+                if now - last_stats >= STATS_EVERY_S:
+                    last_stats = now
+                    self.send("stats", {"run": run_id, "stats": worker_stats(worker, transport)})
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        except StreamflowError as exc:
+            outcome, error = "failed", str(exc)
+        except Exception as exc:
+            log.exception("run %s failed", run_id)
+            outcome, error = "failed", f"{type(exc).__name__}: {exc}"
+        try:
+            worker.close()
+        except StreamflowError as exc:
+            outcome, error = "failed", error or str(exc)
+        self.send("stats", {"run": run_id, "stats": worker_stats(worker, transport)})
+        self.send(outcome, {"run": run_id, "error": error})
+        if outcome == "done":
+            await self._expect("release", run_id)
+
+
+def run_worker(info: WorkerInfo, coordinator: str, bind: str, once: bool) -> int:
+    """Run the daemon on a uvloop event loop until shutdown."""
+    from streamflow.runtime import run_coroutine
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format=f"%(asctime)s {info.name} %(levelname)s %(message)s")
+    daemon = WorkerDaemon(info, coordinator, bind, once)
+    return run_coroutine(daemon.serve())
+
+

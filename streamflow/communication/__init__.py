@@ -1,0 +1,1 @@
+"""Moving batches and progress between worker processes over ZeroMQ (timely's communication/)."""

@@ -1,0 +1,232 @@
+"""The ZeroMQ transport of one worker: data channels, credits and progress to every peer.
+
+Topology: every worker binds one ROUTER socket and connects one DEALER (identity = its name) to
+every peer's ROUTER, so all inbound traffic arrives on one socket and per-peer order is FIFO.
+Three message kinds share that path: data (header + payload frames), progress batches, and
+credits that a receiver grants back as it consumes data.
+
+Progress is exchanged all-to-all, not through the coordinator: a batch reaches every peer in
+one hop (the coordinator receives a copy to observe the run), which keeps the time from an epoch
+closing to a notification two processes away at a loopback round trip. Safety follows Naiad:
+each worker's batches are applied in the order it made them (one FIFO connection per pair), and
+the +1 for records a worker produced sits in the same batch as the -1 for what caused them, so a
+view built from whole batches may lag but never runs ahead.
+
+Flow control: each (edge, receiver) channel starts with `credit_window` bytes; sending spends
+credit, consuming at the receiver grants it back. A worker does not poll sources or run
+operators whose output can reach a channel without credit, so in-flight data stays bounded.
+"""
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+import msgpack
+import zmq
+
+from streamflow.communication.codec import decode, encode, nbytes
+
+if TYPE_CHECKING:  # pragma: no cover
+    from streamflow.dataflow.worker import Worker
+
+DATA, PROGRESS, CREDIT = 0, 1, 2
+DEFAULT_CREDIT_WINDOW = 16 * 1024 * 1024
+
+
+class Channel:
+    """Sender side of one (edge, receiver) channel: bytes of credit left."""
+
+    __slots__ = ("edge", "peer", "credit", "bytes_sent", "messages")
+
+    def __init__(self, edge: int, peer: str, credit: int) -> None:
+        self.edge = edge
+        self.peer = peer
+        self.credit = credit
+        self.bytes_sent = 0
+        self.messages = 0
+
+
+def advertised(bind: str, toward: str | None = None) -> str:
+    """The address peers should dial for a socket bound to `bind` (resolving 0.0.0.0 / *)."""
+    url = urlparse(bind)
+    host = url.hostname or "127.0.0.1"
+    if host in ("0.0.0.0", "*", ""):
+        host = "127.0.0.1"
+        if toward:
+            target = urlparse(toward).hostname or "127.0.0.1"
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                try:
+                    s.connect((target, 9))
+                    host = s.getsockname()[0]
+                except OSError:
+                    pass
+    return f"tcp://{host}:{url.port}"
+
+
+class ZmqTransport:
+    """Sockets and channels of one worker in one run."""
+
+    def __init__(self, context: zmq.Context, name: str, bind: str = "tcp://127.0.0.1:0",
+                 credit_window: int = DEFAULT_CREDIT_WINDOW, observer: zmq.Socket | None = None) -> None:
+        self.context = context
+        self.name = name
+        self.credit_window = credit_window
+        self.router = context.socket(zmq.ROUTER)
+        self.router.setsockopt(zmq.RCVHWM, 0)
+        self.router.setsockopt(zmq.LINGER, 0)
+        url = urlparse(bind)
+        if url.port in (None, 0):
+            port = self.router.bind_to_random_port(f"tcp://{url.hostname or '127.0.0.1'}")
+            bind = f"tcp://{url.hostname or '127.0.0.1'}:{port}"
+        else:
+            self.router.bind(bind)
+        self.bind = bind
+        self.peers: dict[str, zmq.Socket] = {}
+        self.observer = observer  # the coordinator's control socket: receives progress copies
+        self.channels: dict[tuple[int, str], Channel] = {}
+        self.worker: Worker | None = None
+        self._reach: dict[int, list[Channel]] = {}
+        self._edge_dst: dict[int, tuple[Any, int]] = {}
+        self._grants: dict[tuple[str, int], int] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.bytes_received = 0
+        self.progress_batches = 0
+
+    # setup -------------------------------------------------------------------------------------
+    def connect(self, peers: dict[str, str]) -> None:
+        """Open a DEALER to every peer's data address (name -> tcp://host:port)."""
+        for name, address in peers.items():
+            if name == self.name or name in self.peers:
+                continue
+            dealer = self.context.socket(zmq.DEALER)
+            dealer.setsockopt(zmq.IDENTITY, self.name.encode())
+            dealer.setsockopt(zmq.SNDHWM, 0)
+            dealer.setsockopt(zmq.LINGER, 2000)
+            dealer.connect(address)
+            self.peers[name] = dealer
+
+    def attach(self, worker: "Worker") -> None:
+        """Learn the worker's slots (after it wired its senders) and start reading."""
+        self.worker = worker
+        graph = worker.graph
+        for e, edge in enumerate(graph.edges):
+            dst = graph.index(edge.dst)
+            if dst in worker.slots:
+                self._edge_dst[e] = (worker.slots[dst], edge.dst_port)
+        local_down: dict[int, set[int]] = {i: set() for i in worker.slots}
+        direct: dict[int, list[Channel]] = {i: [] for i in worker.slots}
+        for (e, _peer), ch in self.channels.items():
+            direct[graph.index(graph.edges[e].src)].append(ch)
+        for e, edge in enumerate(graph.edges):
+            src, dst = graph.index(edge.src), graph.index(edge.dst)
+            if src in worker.slots and dst in worker.slots:
+                local_down[src].add(dst)
+        for index in reversed(worker.topology.order):
+            if index in worker.slots:
+                reach = list(direct[index])
+                for d in local_down[index]:
+                    reach += [c for c in self._reach[d] if c not in reach]
+                self._reach[index] = reach
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(self.router.getsockopt(zmq.FD), self._drain)
+        self._loop.call_soon(self._drain)
+
+    # sending -----------------------------------------------------------------------------------
+    def sender(self, edge: int, peer: str, instance: int) -> Callable[[int, Any], None]:
+        """A function sending (epoch, batch) on `edge` to the instance on `peer`."""
+        dealer = self.peers[peer]
+        channel = self.channels.setdefault((edge, peer), Channel(edge, peer, self.credit_window))
+        send = dealer.send_multipart
+        packb = msgpack.packb
+
+        def push(epoch: int, batch: Any) -> None:
+            kind, meta, frames = encode(batch)
+            size = nbytes(frames)
+            send([packb((DATA, edge, epoch, kind, meta)), *frames], copy=False)
+            channel.credit -= size
+            channel.bytes_sent += size
+            channel.messages += 1
+        return push
+
+    def blocked(self, op: int) -> bool:
+        """Whether running `op` could push data into a channel that has no credit left."""
+        for ch in self._reach.get(op, ()):
+            if ch.credit <= 0:
+                return True
+        return False
+
+    def broadcast_progress(self, items: list[tuple[int, int, int]]) -> None:
+        """Send one atomic progress batch to every peer and to the observing coordinator."""
+        flat = [x for item in items for x in item]
+        message = msgpack.packb((PROGRESS, flat))
+        for dealer in self.peers.values():
+            dealer.send(message)
+        if self.observer is not None:
+            self.observer.send_multipart([b"progress", message])
+        self.progress_batches += 1
+
+    def grant(self, credits: list[tuple[str, int, int]]) -> None:
+        """Give consumed bytes back to their senders, one credit message per (peer, edge)."""
+        grants = self._grants
+        for peer, edge, size in credits:
+            grants[(peer, edge)] = grants.get((peer, edge), 0) + size
+        credits.clear()
+        for (peer, edge), size in grants.items():
+            self.peers[peer].send(msgpack.packb((CREDIT, edge, size)))
+        grants.clear()
+
+    # receiving ---------------------------------------------------------------------------------
+    def _drain(self) -> None:
+        router = self.router
+        worker = self.worker
+        if worker is None:
+            return
+        handled = 0
+        try:
+            while router.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                frames = router.recv_multipart(zmq.NOBLOCK, copy=False)
+                peer = frames[0].bytes.decode()
+                header = msgpack.unpackb(frames[1].bytes, use_list=False)
+                kind = header[0]
+                if kind == DATA:
+                    _, edge, epoch, bkind, meta = header
+                    payload = [f.buffer for f in frames[2:]]
+                    size = nbytes(payload)
+                    self.bytes_received += size
+                    slot, port = self._edge_dst[edge]
+                    slot.queues[port].append((epoch, decode(bkind, list(meta), payload)))
+                    slot.remote_credit.append((peer, edge, size))
+                elif kind == PROGRESS:
+                    flat = header[1]
+                    worker.tracker.apply(zip(flat[0::3], flat[1::3], flat[2::3]))
+                elif kind == CREDIT:
+                    self.channels[(header[1], peer)].credit += header[2]
+                handled += 1
+                if handled >= 256:  # let the scheduler run; come back for the rest
+                    assert self._loop is not None
+                    self._loop.call_soon(self._drain)
+                    break
+        except zmq.ZMQError:
+            return
+        if handled:
+            worker.wake()
+
+    def close(self) -> None:
+        if self._loop is not None:
+            try:
+                self._loop.remove_reader(self.router.getsockopt(zmq.FD))
+            except (ValueError, zmq.ZMQError):
+                pass
+        for dealer in self.peers.values():
+            dealer.close(linger=2000)
+        self.router.close(linger=0)
+
+    def link_bytes(self) -> dict[str, int]:
+        """Data bytes sent to each peer so far."""
+        out: dict[str, int] = {}
+        for (_edge, peer), ch in self.channels.items():
+            out[peer] = out.get(peer, 0) + ch.bytes_sent
+        return out

@@ -1,0 +1,51 @@
+"""`streamflow-worker`: the process every host runs; it serves the runs a coordinator deploys."""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import socket
+import sys
+from collections.abc import Sequence
+
+from streamflow.cluster.worker_process import WorkerInfo, run_worker
+
+DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="streamflow-worker", description=__doc__.splitlines()[0])
+    p.add_argument("--tier", required=True, help="edge, hub, cloud, ... (as the plan names tiers)")
+    p.add_argument("--name", default=None, help="worker name the plan uses (default: HOST-TIER)")
+    p.add_argument("--coordinator", default="tcp://127.0.0.1:7077", help="coordinator address")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--cost-per-hour", type=float, default=0.0, help="hourly price of this worker")
+    p.add_argument("--bind", default="tcp://0.0.0.0:0", help="data socket address (port 0 = any)")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                   help="threads for CPU-heavy operator work (default: cores)")
+    p.add_argument("--once", action="store_true", help="exit after one run")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not DEVICE.match(args.device):
+        print(f"error: --device: expected cpu, cuda or cuda:N, got {args.device!r}", file=sys.stderr)
+        return 2
+    if not args.coordinator.startswith("tcp://"):
+        print(f"error: --coordinator: expected tcp://HOST:PORT, got {args.coordinator!r}", file=sys.stderr)
+        return 2
+    if args.threads < 1:
+        print("error: --threads: must be at least 1", file=sys.stderr)
+        return 2
+    name = args.name or f"{socket.gethostname()}-{args.tier}"
+    info = WorkerInfo(name=name, tier=args.tier, device=args.device, cost_per_hour=args.cost_per_hour,
+                      threads=args.threads)
+    try:
+        return run_worker(info, args.coordinator, args.bind, args.once)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
