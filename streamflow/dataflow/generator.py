@@ -61,12 +61,14 @@ class GeneratorSpec:
 
 async def generate(spec: GeneratorSpec, epoch_of: Callable[[int, float], int], instance: int = 0,
                    instances: int = 1) -> AsyncIterator[tuple[int, list[dict[str, Any]]]]:
-    """(epoch, batch) pairs for this instance's share (records i with i % instances == instance)."""
-    rng = np.random.default_rng([spec.seed, instance])
-    mine = range(instance, spec.count, instances)
+    """(epoch, batch) pairs of this instance's share: blocks b of `batch_size` records with
+    b % instances == instance. Each block draws from its own seeded stream, so the records are
+    the same however many instances share the work."""
     start = time.monotonic()
-    for lo in range(0, len(mine), spec.batch_size):
-        seqs = mine[lo:lo + spec.batch_size]
+    for lo in range(instance * spec.batch_size, spec.count, instances * spec.batch_size):
+        block = lo // spec.batch_size
+        rng = np.random.default_rng([spec.seed, block])
+        seqs = range(lo, min(lo + spec.batch_size, spec.count))
         columns = {name: draw(rng, len(seqs)) for name, draw in spec.fields.items()}
         records = []
         for j, i in enumerate(seqs):

@@ -464,15 +464,15 @@ class Worker:
         """Run steps until the dataflow completes (or `until()` holds), waiting when idle."""
         self._wake_event = asyncio.Event()
         self.start()
-        steps_since_yield = 0
+        last_yield = time.monotonic()
         while True:
             worked = self.step()
             if self.done() or (until is not None and until()):
                 return
             if worked:
-                steps_since_yield += 1
-                if steps_since_yield >= 8:
-                    steps_since_yield = 0
+                now = time.monotonic()
+                if now - last_yield > 0.002:  # let sockets, timers and control messages in
+                    last_yield = now
                     await asyncio.sleep(0)
                 continue
             if self.transport is None and not self._has_async_work():

@@ -1,0 +1,247 @@
+"""Real worker processes over real ZeroMQ sockets: the same results and notifications as in
+one process, every partitioning kind, plan errors, a worker killed mid-run, and flow control."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from streamflow.cluster.coordinator import Coordinator, Options, RunFailed
+from streamflow.dataflow.worker import Worker
+from streamflow.plan import build_graph, load_plan
+from streamflow.runtime import run_coroutine
+
+from .dagcheck import check_logs, random_spec, to_plan
+
+REPO = Path(__file__).resolve().parents[2]
+WORKERS = [("w0", "edge"), ("w1", "edge"), ("w2", "cloud")]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_worker(name: str, tier: str, listen: str, *extra: str) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.Popen([sys.executable, "-m", "workers.main", "--tier", tier, "--name", name,
+                             "--coordinator", listen, "--threads", "1", "--bind", "tcp://127.0.0.1:0",
+                             *extra], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """Three worker daemons started by hand, serving one run after another."""
+    listen = f"tcp://127.0.0.1:{free_port()}"
+    procs = {name: start_worker(name, tier, listen) for name, tier in WORKERS}
+    yield listen, procs
+    for p in procs.values():
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs.values():
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+def run_plan(plan: dict, folder: Path, listen: str, **options) -> dict:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "plan.json"
+    path.write_text(json.dumps(plan))
+    loaded = load_plan(path)
+    graph, placement = build_graph(loaded)
+    opts = Options(listen=listen, quiet=True, wait=30, **options)
+    return run_coroutine(Coordinator(loaded, graph, placement, opts).run())
+
+
+def run_in_process(plan: dict, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "plan.json"
+    path.write_text(json.dumps(plan))
+    graph, _ = build_graph(load_plan(path))
+    Worker(graph).run()
+
+
+def workers_block() -> list[dict]:
+    return [{"name": n, "tier": t, "cost_per_hour": 0.1} for n, t in WORKERS]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_dags_across_three_processes(cluster, tmp_path, seed) -> None:
+    listen, _ = cluster
+    rng = random.Random(1000 + seed)
+    spec = random_spec(rng, max_sources=2, max_ops=5)
+    log_dir = tmp_path / "logs"
+    log_dir.mkdir()
+    plan, copies = to_plan(spec, [n for n, _ in WORKERS], rng, str(log_dir))
+    plan["workers"] = workers_block()
+    report = run_plan(plan, tmp_path, listen)
+    assert report["status"] == "completed"
+    check_logs(spec, copies, str(log_dir))
+
+
+def partition_plan() -> dict:
+    """forward, weighted, hash and broadcast edges feeding an aggregate and a join."""
+    gen = {"count": 3000, "rate_per_s": 3000, "batch_size": 50, "speed": 0,
+           "fields": {"lane": {"int": [0, 5]}, "speed": {"normal": [90, 15]}}}
+    return {
+        "version": 1, "name": "partitions", "epoch": {"unit": "ms", "size": 100},
+        "workers": workers_block(),
+        "sources": [{"name": "g", "kind": "generator", "placement": [{"worker": "w0"}, {"worker": "w1"}], **gen}],
+        "operators": [
+            {"name": "fwd", "kind": "map", "params": {"fn": {"expr": "{**r, 'fast': r['speed'] > 100}"}},
+             "inputs": [{"from": "g", "partition": "forward"}],
+             "placement": [{"worker": "w0"}, {"worker": "w1"}]},
+            {"name": "spread", "kind": "filter", "params": {"where": {"expr": "r['lane'] != 2"}},
+             "inputs": [{"from": "fwd", "partition": "weighted"}],
+             "placement": [{"worker": "w1", "share": 1}, {"worker": "w2", "share": 3}]},
+            {"name": "per-lane", "kind": "aggregate",
+             "params": {"key": "lane", "agg": "sum", "value": "speed", "as": "total"},
+             "inputs": [{"from": "spread", "partition": "hash", "key": "lane"}],
+             "placement": [{"worker": "w0"}, {"worker": "w1"}, {"worker": "w2"}]},
+            {"name": "lanes", "kind": "aggregate", "params": {"key": "lane", "agg": "count", "as": "n"},
+             "inputs": [{"from": "fwd", "partition": "broadcast"}],
+             "placement": [{"worker": "w2"}]},
+            {"name": "joined", "kind": "join", "params": {"left_key": "lane", "how": "outer"},
+             "inputs": [{"from": "per-lane"}, {"from": "lanes"}], "placement": [{"worker": "w0"}, {"worker": "w2"}]},
+        ],
+        "sinks": [{"name": "out", "from": "joined", "path": "out/joined.jsonl", "worker": "w2"}],
+    }
+
+
+def rows(path: Path) -> Counter:
+    return Counter(json.dumps({k: (round(v, 6) if isinstance(v, float) else v) for k, v in json.loads(line).items()},
+                              sort_keys=True) for line in path.read_text().splitlines())
+
+
+def test_every_partition_kind_gives_the_in_process_results(cluster, tmp_path) -> None:
+    listen, _ = cluster
+    plan = partition_plan()
+    report = run_plan(plan, tmp_path / "dist", listen)
+    assert report["status"] == "completed"
+    assert report["operators"]["g"]["records"] == 3000
+    assert set(report["operators"]["per-lane"]["instances"]) == {"w0", "w1", "w2"}
+    assert any(b > 0 for b in report["links_bytes"].values())
+    run_in_process(plan, tmp_path / "one")
+    distributed = rows(tmp_path / "dist" / "out" / "joined.jsonl")
+    assert distributed == rows(tmp_path / "one" / "out" / "joined.jsonl")
+    assert sum(distributed.values()) > 0
+
+
+def test_local_cli_runs_the_example_and_matches_in_process(tmp_path) -> None:
+    plan = json.loads((REPO / "examples" / "relational" / "plan.json").read_text())
+    (tmp_path / "dist").mkdir()
+    (tmp_path / "dist" / "plan.json").write_text(json.dumps(plan))
+    result = subprocess.run([sys.executable, "-m", "streamflow.cli", "run", str(tmp_path / "dist" / "plan.json"),
+                             "--local", "--speed", "0", "--quiet"], capture_output=True, text=True, timeout=120,
+                            env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert result.returncode == 0, result.stderr
+    assert "completed" in result.stdout and "cost: 0.5000/h" in result.stdout
+    report = json.loads((tmp_path / "dist" / "out" / "vehicle-speeds-run.json").read_text())
+    assert report["status"] == "completed" and report["totals"]["source_records"] == 8000
+    run_in_process(plan, tmp_path / "one")
+    assert rows(tmp_path / "dist" / "out" / "lanes.jsonl") == rows(tmp_path / "one" / "out" / "lanes.jsonl")
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda p: p["sinks"][0].update({"worker": "hub-9"}), "sinks[0].worker: no such worker 'hub-9'"),
+    (lambda p: p["operators"][0].pop("kind"), "operators[0].kind: missing"),
+    (lambda p: p["operators"][2]["inputs"][0].update({"from": "lanes-vs-speeders"}), "operators: cycle"),
+    (lambda p: p["operators"][3].update({"kind": "teleport"}), "operators[3].kind: unknown operator kind 'teleport'"),
+])
+def test_run_rejects_bad_plans_with_one_line(tmp_path, mutate, message) -> None:
+    plan = json.loads((REPO / "examples" / "relational" / "plan.json").read_text())
+    mutate(plan)
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    result = subprocess.run([sys.executable, "-m", "streamflow.cli", "run", str(tmp_path / "plan.json"), "--local"],
+                            capture_output=True, text=True, timeout=60, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+
+
+def test_a_worker_killed_mid_run_is_named_within_5s(tmp_path) -> None:
+    listen = f"tcp://127.0.0.1:{free_port()}"
+    procs = {name: start_worker(name, tier, listen, "--once") for name, tier in WORKERS}
+    plan = partition_plan()
+    plan["sources"][0].update({"count": 200_000, "rate_per_s": 2000, "speed": 1})
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan))
+    coordinator = subprocess.Popen([sys.executable, "-m", "streamflow.cli", "run", str(path), "--listen", listen,
+                                    "--quiet", "--report", str(tmp_path / "run.json")],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   env=dict(os.environ, PYTHONPATH=str(REPO)))
+    try:
+        time.sleep(5)  # registration, deployment, then a few epochs of data
+        assert coordinator.poll() is None, coordinator.communicate()
+        procs["w1"].send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        _out, err = coordinator.communicate(timeout=30)
+        noticed = time.monotonic() - killed
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.kill()
+        if coordinator.poll() is None:
+            coordinator.kill()
+    assert coordinator.returncode not in (0, None)
+    assert "worker 'w1'" in err and "last complete epoch" in err, err
+    assert noticed < 5 + 3, f"took {noticed:.1f} s to end the run"  # named within 5 s, plus teardown
+    report = json.loads((tmp_path / "run.json").read_text())
+    assert report["status"] == "failed" and "w1" in report["error"]
+    assert report["operators"]["g"]["records"] > 0
+    assert (tmp_path / "out" / "joined.jsonl").exists()
+
+
+def _rss_bytes(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def test_flow_control_keeps_memory_flat(tmp_path) -> None:
+    listen = f"tcp://127.0.0.1:{free_port()}"
+    procs = {name: start_worker(name, tier, listen, "--once") for name, tier in WORKERS[:2]}
+    plan = {"version": 1, "name": "flow", "workers": workers_block()[:2],
+            "sources": [{"name": "frames", "kind": "python", "worker": "w0",
+                         "params": {"class": "tests.runtime.cluster_ops:FrameSource", "args": {"count": 1_000_000}}}],
+            "operators": [],
+            "sinks": [{"name": "slow", "kind": "python", "from": "frames", "worker": "w1",
+                       "params": {"class": "tests.runtime.cluster_ops:SleepySink", "args": {"ms": 10}}}]}
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan))
+    coordinator = subprocess.Popen([sys.executable, "-m", "streamflow.cli", "run", str(path), "--listen", listen,
+                                    "--quiet", "--timeout", "12", "--report", str(tmp_path / "run.json"),
+                                    "--credit-window", str(8 << 20)],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   env=dict(os.environ, PYTHONPATH=str(REPO)))
+    peak = 0
+    try:
+        while coordinator.poll() is None:
+            peak = max(peak, sum(_rss_bytes(p.pid) for p in procs.values()))
+            time.sleep(0.2)
+    finally:
+        for p in procs.values():
+            p.wait(timeout=20)
+    report = json.loads((tmp_path / "run.json").read_text())
+    sent = report["operators"]["frames"]["records"]
+    slept = report["operators"]["slow"]["records"]
+    assert report["status"] == "failed" and "timed out" in report["error"]
+    assert 300 < slept <= sent, (sent, slept)  # ~100 frames/s for ~10 s reached the sink
+    assert sent - slept < 40, f"the source ran {sent - slept} frames ahead of the sink"
+    assert peak < 500 << 20, f"resident memory peaked at {peak / 2**20:.0f} MB"
+    print(f"flow control: {sent} frames sent, {slept} consumed, peak RSS of both workers {peak / 2**20:.0f} MB")
