@@ -13,7 +13,8 @@ from datetime import datetime, timedelta, timezone
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
-from bytewax.testing import TestingSource, run_main
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+from bytewax.testing import TestingSource, cluster_main, run_main
 
 COUNT = [0]
 
@@ -28,6 +29,34 @@ class CountSink(DynamicSink):
         return _CountPartition()
 
 
+class _RangePartition(StatefulSourcePartition):
+    def __init__(self, lo: int, hi: int, batch: int) -> None:
+        self.it, self.hi, self.batch = lo, hi, batch
+
+    def next_batch(self) -> list[int]:
+        if self.it >= self.hi:
+            raise StopIteration()
+        lo, self.it = self.it, min(self.it + self.batch, self.hi)
+        return list(range(lo, self.it))
+
+    def snapshot(self) -> None:
+        return None
+
+
+class SplitRange(FixedPartitionedSource):
+    """range(n) as `parts` partitions (a 2-partition source for the two-process run)."""
+
+    def __init__(self, n: int, batch: int, parts: int) -> None:
+        self.n, self.batch, self.parts = n, batch, parts
+
+    def list_parts(self) -> list[str]:
+        return [str(i) for i in range(self.parts)]
+
+    def build_part(self, step_id: str, for_part: str, resume_state: None) -> _RangePartition:
+        i, size = int(for_part), self.n // self.parts
+        return _RangePartition(i * size, self.n if i == self.parts - 1 else (i + 1) * size, self.batch)
+
+
 def events(n: int) -> list[tuple[str, int, datetime]]:
     """(key, value, event_time): 100 string keys, event time +1 ms per event."""
     t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -36,9 +65,10 @@ def events(n: int) -> list[tuple[str, int, datetime]]:
     return [(keys[i % 100], i, t0 + i * ms) for i in range(n)]
 
 
-def pipeline_a(n: int, batch: int) -> Dataflow:
+def pipeline_a(n: int, batch: int, parts: int = 1) -> Dataflow:
     flow = Dataflow("a")
-    s = op.input("inp", flow, TestingSource(range(n), batch_size=batch))
+    source = TestingSource(range(n), batch_size=batch) if parts == 1 else SplitRange(n, batch, parts)
+    s = op.input("inp", flow, source)
     s = op.filter("even", op.map("double", s, lambda x: x * 2), lambda x: x % 2 == 0)
     op.output("count", s, CountSink())
     return flow
@@ -57,12 +87,16 @@ def pipeline_b(data: list, batch: int) -> Dataflow:
 
 def main() -> None:
     which, n, batch = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    cluster = sys.argv[sys.argv.index("--cluster") + 1:] if "--cluster" in sys.argv else None
     if which == "a":
-        flow = pipeline_a(n, batch)
+        flow = pipeline_a(n, batch, parts=len(cluster[0].split(";")) if cluster else 1)
     else:
         flow = pipeline_b(events(n), batch)
     t = time.perf_counter()
-    run_main(flow)
+    if cluster:
+        cluster_main(flow, cluster[0].split(";"), int(cluster[1]), worker_count_per_proc=1)
+    else:
+        run_main(flow)
     dt = time.perf_counter() - t
     print(json.dumps({"pipeline": which, "records": n, "seconds": dt, "records_per_s": n / dt,
                       "outputs": COUNT[0]}))

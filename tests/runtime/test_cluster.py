@@ -6,7 +6,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,10 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from streamflow.cluster.coordinator import Coordinator, Options, RunFailed
+from streamflow.cluster.local import LocalCluster, free_port, worker_command, worker_env
 from streamflow.dataflow.worker import Worker
 from streamflow.plan import build_graph, load_plan
-from streamflow.runtime import run_coroutine
 
 from .dagcheck import check_logs, random_spec, to_plan
 
@@ -26,43 +24,17 @@ REPO = Path(__file__).resolve().parents[2]
 WORKERS = [("w0", "edge"), ("w1", "edge"), ("w2", "cloud")]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_worker(name: str, tier: str, listen: str, *extra: str) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.Popen([sys.executable, "-m", "workers.main", "--tier", tier, "--name", name,
-                             "--coordinator", listen, "--threads", "1", "--bind", "tcp://127.0.0.1:0",
-                             *extra], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    """`streamflow-worker` started by hand, as a user would on each host."""
+    return subprocess.Popen(worker_command(name, tier, listen, once="--once" in extra), env=worker_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 @pytest.fixture(scope="module")
 def cluster():
     """Three worker daemons started by hand, serving one run after another."""
-    listen = f"tcp://127.0.0.1:{free_port()}"
-    procs = {name: start_worker(name, tier, listen) for name, tier in WORKERS}
-    yield listen, procs
-    for p in procs.values():
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    for p in procs.values():
-        try:
-            p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-
-
-def run_plan(plan: dict, folder: Path, listen: str, **options) -> dict:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "plan.json"
-    path.write_text(json.dumps(plan))
-    loaded = load_plan(path)
-    graph, placement = build_graph(loaded)
-    opts = Options(listen=listen, quiet=True, wait=30, **options)
-    return run_coroutine(Coordinator(loaded, graph, placement, opts).run())
+    with LocalCluster(WORKERS) as c:
+        yield c
 
 
 def run_in_process(plan: dict, folder: Path) -> None:
@@ -79,14 +51,13 @@ def workers_block() -> list[dict]:
 
 @pytest.mark.parametrize("seed", range(6))
 def test_random_dags_across_three_processes(cluster, tmp_path, seed) -> None:
-    listen, _ = cluster
     rng = random.Random(1000 + seed)
     spec = random_spec(rng, max_sources=2, max_ops=5)
     log_dir = tmp_path / "logs"
     log_dir.mkdir()
     plan, copies = to_plan(spec, [n for n, _ in WORKERS], rng, str(log_dir))
     plan["workers"] = workers_block()
-    report = run_plan(plan, tmp_path, listen)
+    report = cluster.run(plan, folder=tmp_path)
     assert report["status"] == "completed"
     check_logs(spec, copies, str(log_dir))
 
@@ -126,9 +97,8 @@ def rows(path: Path) -> Counter:
 
 
 def test_every_partition_kind_gives_the_in_process_results(cluster, tmp_path) -> None:
-    listen, _ = cluster
     plan = partition_plan()
-    report = run_plan(plan, tmp_path / "dist", listen)
+    report = cluster.run(plan, folder=tmp_path / "dist")
     assert report["status"] == "completed"
     assert report["operators"]["g"]["records"] == 3000
     assert set(report["operators"]["per-lane"]["instances"]) == {"w0", "w1", "w2"}
