@@ -98,16 +98,21 @@ def capture_timestamps(probe: VideoProbe, start: float, fps: float | None) -> tu
     return start + np.arange(probe.frame_count) / probe.fps, probe.fps, "container fps"
 
 
+def stated_class(class_label: str | None) -> int:
+    """COCO index of --class, -1 when not given."""
+    if class_label is None:
+        return -1
+    try:
+        return class_index(class_label)
+    except ValueError as exc:
+        raise TraceError(f"--class: {exc}") from None
+
+
 def load_groundtruth(path: str | Path, class_label: str | None, probe: VideoProbe
                      ) -> tuple[dict[int, np.ndarray], GroundTruthInfo]:
     """Read MOT/COCO boxes, stamp the stated class on class-less rows, and check they fit the video."""
     path = Path(path)
-    cid = -1
-    if class_label is not None:
-        try:
-            cid = class_index(class_label)
-        except ValueError as exc:
-            raise TraceError(f"--class: {exc}") from None
+    cid = stated_class(class_label)
     try:
         boxes = read_groundtruth(path, cid)
     except GroundTruthError as exc:
@@ -156,6 +161,7 @@ def import_video(video: str | Path, out_dir: str | Path, *, groundtruth: str | P
     video, out_dir = Path(video), Path(out_dir)
     if not math.isfinite(start) or start < 0:
         raise TraceError(f"--start {start}: must be unix seconds >= 0")
+    stated_class(class_label)
     probe = probe_video(video, progress=progress)
     timestamps, nominal_fps, origin = capture_timestamps(probe, start, fps)
     boxes, gt_info = (load_groundtruth(groundtruth, class_label, probe) if groundtruth is not None

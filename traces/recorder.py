@@ -90,7 +90,8 @@ def record(source: str | int, out_dir: str | Path, *, max_frames: int | None = N
     count, first_ts, last_ts = 0, 0.0, 0.0
     bar = tqdm(total=max_frames, desc=f"record {camera}", unit="frame", disable=not progress)
     try:
-        with stop_on_sigint(stop), (out_dir / FRAMES_FILE).open("w") as frames:
+        # Line-buffered: a killed recorder still leaves every grabbed frame's timestamp on disk.
+        with stop_on_sigint(stop), (out_dir / FRAMES_FILE).open("w", buffering=1) as frames:
             began = time.monotonic()
             while not stop.is_set():
                 if max_frames is not None and count >= max_frames:
