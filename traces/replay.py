@@ -224,8 +224,12 @@ async def merge_cameras(readers: Sequence[FrameReader]) -> AsyncIterator[CameraF
 def iter_merged(readers: Sequence[FrameReader]) -> Iterator[CameraFrame]:
     """The same capture-time merge as merge_cameras, decoding in the calling thread."""
     _check_cameras(readers)
-    tagged = [((CameraFrame(r.camera, *f) for f in r)) for r in readers]
-    return heapq.merge(*tagged, key=lambda f: f.ts)
+    return heapq.merge(*(_tagged(r) for r in readers), key=lambda f: f.ts)
+
+
+def _tagged(reader: FrameReader) -> Iterator[CameraFrame]:
+    for frame in reader:
+        yield CameraFrame(reader.camera, *frame)
 
 
 def epoch_of(ts: float, start: float, unit: str, size: int, index: int | None = None) -> int:
