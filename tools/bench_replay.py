@@ -105,9 +105,10 @@ def main(argv: list[str] | None = None) -> int:
         import matplotlib.pyplot as plt
         fig, ax = plt.subplots(figsize=(7, 4))
         for camera, errors in all_errors.items():
-            ax.plot(np.sort(errors), np.linspace(0, 1, len(errors)), label=camera, lw=1)
+            ax.plot(np.sort(np.maximum(np.abs(errors), 1e-3)), np.linspace(0, 1, len(errors)), label=camera, lw=1)
         ax.axvline(1.0, color="grey", ls="--", lw=0.8)
-        ax.set_xlabel("emission error (ms, emission - recorded schedule)")
+        ax.set_xscale("log")
+        ax.set_xlabel("|emission - recorded schedule| (ms, log scale)")
         ax.set_ylabel("fraction of frames")
         ax.set_title(f"replay pacing at speed {args.speed:g} ({args.loop})")
         ax.legend(fontsize=6)
