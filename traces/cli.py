@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--start", type=float, default=0.0,
                      help="capture time of frame 0, unix seconds (default 0: relative time)")
     imp.add_argument("--class", dest="class_label", help="COCO class of class-less MOT boxes, e.g. person or car")
+    imp.add_argument("--link", action="store_true",
+                     help="symlink the video (relative path) instead of copying it")
     imp.add_argument("--force", action="store_true", help="overwrite an existing trace")
 
     rec = sub.add_parser("record", help="record a camera, RTSP/HTTP URL or file into a trace folder")
@@ -62,7 +64,7 @@ def _run(args: argparse.Namespace) -> int:
         from traces.importer import import_video
         trace = import_video(args.video, args.out, groundtruth=args.gt, fps=args.fps, camera=args.camera,
                              start=args.start, class_label=args.class_label, force=args.force,
-                             progress=progress)
+                             link=args.link, progress=progress)
         claimed = trace.meta.extra.get("container_frame_count")
         if claimed and claimed != trace.frame_count:
             print(f"note: decoded {trace.frame_count} frames; the container claims {claimed}", file=sys.stderr)

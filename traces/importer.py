@@ -7,6 +7,7 @@ per-frame positions when they are consistent, or the container's frame rate.
 from __future__ import annotations
 
 import math
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,11 +153,13 @@ def check_groundtruth_fits(path: Path, boxes: dict[int, np.ndarray], probe: Vide
 
 def import_video(video: str | Path, out_dir: str | Path, *, groundtruth: str | Path | None = None,
                  fps: float | None = None, camera: str | None = None, start: float = 0.0,
-                 class_label: str | None = None, force: bool = False, progress: bool = False) -> Trace:
+                 class_label: str | None = None, force: bool = False, link: bool = False,
+                 progress: bool = False) -> Trace:
     """Write a trace folder for `video` and return it opened.
 
     start is the capture time of frame 0 (unix seconds); 0 means "unknown", so timestamps are
-    relative to the clip's start and cameras imported alike start together.
+    relative to the clip's start and cameras imported alike start together. link puts a
+    relative symlink to the video in the folder instead of a copy (for data kept beside the repo).
     """
     video, out_dir = Path(video), Path(out_dir)
     if not math.isfinite(start) or start < 0:
@@ -175,7 +178,11 @@ def import_video(video: str | Path, out_dir: str | Path, *, groundtruth: str | P
         for stale in (META_FILE, ANNOTATIONS_FILE):
             (out_dir / stale).unlink(missing_ok=True)
         target = out_dir / video.name
-        if not target.exists() or not target.samefile(video):
+        if link:
+            target.unlink(missing_ok=True)
+            target.symlink_to(os.path.relpath(video.resolve(), out_dir.resolve()))
+        elif not target.exists() or not target.samefile(video):
+            target.unlink(missing_ok=True)
             shutil.copyfile(video, target)
         write_jsonl(out_dir / FRAMES_FILE, frame_rows(timestamps))
         if boxes is not None:

@@ -159,3 +159,10 @@ def test_cli_errors_are_one_line_exit_2(tmp_path: Path, counter_video: Path, cap
         captured = capsys.readouterr()
         lines = captured.err.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: "), (argv, captured.err)
+
+
+def test_link_instead_of_copy(counter_video: Path, tmp_path: Path) -> None:
+    trace = import_video(counter_video, tmp_path / "deep" / "t", link=True)
+    assert trace.video_path.is_symlink() and not Path(trace.video_path.readlink()).is_absolute()
+    assert trace.video_path.resolve() == counter_video.resolve()
+    assert probe_video(trace.video_path).frame_count == 20
