@@ -251,3 +251,26 @@ def epoch_of(ts: float, start: float, unit: str, size: int, index: int | None = 
             raise ValueError(f"capture time {ts} precedes the epoch start {start}")
         return micros // (1000 * size)
     raise ValueError(f"epoch unit {unit!r}: expected 'frame' or 'ms'")
+
+
+class EpochFrame(NamedTuple):
+    """A replayed frame with the epoch the plan's epoch block gives it."""
+
+    epoch: int
+    camera: str
+    index: int
+    ts: float
+    image: np.ndarray
+
+
+async def replay(readers: Sequence[FrameReader], speed: float = 1.0, unit: str = "frame", size: int = 1,
+                 clock: Callable[[], float] = time.perf_counter) -> AsyncIterator[EpochFrame]:
+    """What a trace source emits: the cameras merged in capture order, paced at `speed`, each
+    frame with its epoch ("ms" epochs count from the earliest first frame of all cameras)."""
+    firsts = [float(r.trace.timestamps[r.start]) for r in readers if len(r)]
+    if not firsts:
+        return
+    start = min(firsts)
+    async with aclosing(paced(merge_cameras(readers), speed, clock)) as frames:
+        async for f in frames:
+            yield EpochFrame(epoch_of(f.ts, start, unit, size, f.index), f.camera, f.index, f.ts, f.image)

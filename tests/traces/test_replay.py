@@ -11,7 +11,7 @@ import pytest
 
 from traces.format import Trace, TraceError
 from traces.importer import import_video
-from traces.replay import (FrameReader, decode_ahead, epoch_of, iter_merged, merge_cameras, paced,
+from traces.replay import (FrameReader, decode_ahead, epoch_of, iter_merged, merge_cameras, paced, replay,
                            sleep_until)
 
 
@@ -210,3 +210,19 @@ async def test_replay_of_the_25fps_clip_follows_the_recorded_schedule(imported: 
     print(f"\nTUD 25 fps, 30 frames at speed 1: emission error median {np.median(np.abs(error_ms)):.3f} ms, "
           f"max {np.abs(error_ms).max():.3f} ms")
     assert len(emitted) == 30 and error_ms.min() > -1.0
+
+
+async def test_replay_tags_epochs_across_cameras(counter_video: Path, tmp_path: Path) -> None:
+    traces = _staggered_traces(counter_video, tmp_path)
+    readers = [FrameReader(t, stop=4) for t in traces]
+    by_frame = [(f.camera, f.index, f.epoch) async for f in replay(readers, speed=0, unit="frame", size=2)]
+    assert all(epoch == index // 2 for _, index, epoch in by_frame) and len(by_frame) == 12
+    by_ms = [(f.camera, f.ts, f.epoch) async for f in replay(readers, speed=0, unit="ms", size=100)]
+    assert [e for _, _, e in by_ms] == [int(round((ts - 100.0) * 1e6)) // 100_000 for _, ts, _ in by_ms]
+    assert [ts for _, ts, _ in by_ms] == sorted(ts for _, ts, _ in by_ms)
+
+
+async def test_a_corrupted_video_in_a_trace_raises_trace_error(counter_trace: Trace) -> None:
+    counter_trace.video_path.write_bytes(b"\x00" * 1000)
+    with pytest.raises(TraceError, match="cannot open video"):
+        [f async for f in paced(FrameReader(counter_trace), speed=0)]
