@@ -266,11 +266,9 @@ class EpochFrame(NamedTuple):
 async def replay(readers: Sequence[FrameReader], speed: float = 1.0, unit: str = "frame", size: int = 1,
                  clock: Callable[[], float] = time.perf_counter) -> AsyncIterator[EpochFrame]:
     """What a trace source emits: the cameras merged in capture order, paced at `speed`, each
-    frame with its epoch ("ms" epochs count from the earliest first frame of all cameras)."""
-    firsts = [float(r.trace.timestamps[r.start]) for r in readers if len(r)]
-    if not firsts:
-        return
-    start = min(firsts)
+    frame with its epoch. "ms" epochs count from the earliest frame 0 of all the traces, like
+    "frame" epochs count from frame 0, so a replay that starts later keeps the same epochs."""
+    start = min((float(r.trace.timestamps[0]) for r in readers if r.trace.frame_count), default=0.0)
     async with aclosing(paced(merge_cameras(readers), speed, clock)) as frames:
         async for f in frames:
             yield EpochFrame(epoch_of(f.ts, start, unit, size, f.index), f.camera, f.index, f.ts, f.image)

@@ -226,3 +226,10 @@ async def test_a_corrupted_video_in_a_trace_raises_trace_error(counter_trace: Tr
     counter_trace.video_path.write_bytes(b"\x00" * 1000)
     with pytest.raises(TraceError, match="cannot open video"):
         [f async for f in paced(FrameReader(counter_trace), speed=0)]
+
+
+async def test_replay_epochs_do_not_depend_on_where_it_starts(counter_trace: Trace) -> None:
+    whole = {f.index: f.epoch async for f in replay([FrameReader(counter_trace)], speed=0, unit="ms", size=50)}
+    tail = {f.index: f.epoch async for f in replay([FrameReader(counter_trace, start=7)], speed=0, unit="ms", size=50)}
+    assert tail == {i: e for i, e in whole.items() if i >= 7}
+    assert [f async for f in replay([], speed=0)] == []
