@@ -126,3 +126,13 @@ def test_sort_fed_with_pets09_ground_truth(pets_gt: dict, jitter: float) -> None
           f"IDF1 {ids.idf1:.4f} switches {mot.id_switches} misses {mot.misses} FP {mot.false_positives}")
     assert mot.mota > 0.95
     assert ids.idf1 > 0.9
+
+
+def test_a_confirmed_track_is_reported_again_right_after_a_missed_frame() -> None:
+    tracker = Tracker(max_age=3, min_hits=3)
+    for _ in range(5):
+        tracker.update(np.zeros((0, 6)))  # past the stream's first frames
+    shown = [tracker.update(np.array([det(10, 10)]))[:, 4].tolist() for _ in range(3)]
+    tracker.update(np.zeros((0, 6)))  # one missed detection
+    shown.append(tracker.update(np.array([det(10, 10)]))[:, 4].tolist())
+    assert shown == [[], [], [1], [1]]
