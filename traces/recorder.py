@@ -14,6 +14,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
+from urllib.parse import urlparse
 
 import cv2
 from tqdm import tqdm
@@ -42,6 +43,17 @@ def stop_on_sigint(stop: threading.Event) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def default_camera(source: str | int) -> str:
+    """A camera id from the source: camera0 for an index, the stream or file name otherwise."""
+    text = str(source).strip()
+    if text.isdigit():
+        return f"camera{text}"
+    url = urlparse(text)
+    if url.scheme and url.netloc:
+        return Path(url.path).stem or url.hostname or "camera"
+    return Path(text).stem or "camera"
 
 
 def _container_fps(cap: cv2.VideoCapture, fps_out: float | None) -> float:
@@ -77,7 +89,7 @@ def record(source: str | int, out_dir: str | Path, *, max_frames: int | None = N
     stop = stop or threading.Event()
     fps = _container_fps(cap, fps_out)
     pace = 1.0 / fps if realtime else 0.0
-    camera = camera or (Path(str(source)).stem if Path(str(source)).suffix else f"camera{source}")
+    camera = camera or default_camera(source)
     video_name = "video.mp4"
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -67,3 +67,11 @@ def test_sigint_ends_the_recording_with_a_valid_trace(data_dir: Path, tmp_path: 
     assert 5 <= trace.frame_count < 795
     assert len(list(FrameReader(trace))) == trace.frame_count
     assert f"{trace.frame_count} frames" in stdout
+
+
+def test_default_camera_ids() -> None:
+    from traces.recorder import default_camera
+    assert default_camera("0") == "camera0" and default_camera(2) == "camera2"
+    assert default_camera("rtsp://10.0.0.5:554/stream1") == "stream1"
+    assert default_camera("http://cam.local/") == "cam.local"
+    assert default_camera("/data/lobby.mp4") == "lobby"
