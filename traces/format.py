@@ -51,10 +51,7 @@ class TraceMeta:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        doc = asdict(self)
-        if self.groundtruth is None:
-            doc["groundtruth"] = None
-        return doc
+        return asdict(self)
 
     @classmethod
     def from_json(cls, doc: Any, where: str) -> "TraceMeta":
