@@ -1,0 +1,1 @@
+"""Multi-object tracking: SORT per camera and cross-camera association."""
