@@ -36,6 +36,7 @@ class Inbox:
         self.router = router
         self.queue: deque[tuple[bytes | None, list[bytes]]] = deque()
         self.event = asyncio.Event()
+        self._interrupted = False
         self.loop = asyncio.get_running_loop()
         self.loop.add_reader(sock.getsockopt(zmq.FD), self._drain)
         self.loop.call_soon(self._drain)
@@ -56,6 +57,9 @@ class Inbox:
     async def get(self, timeout: float | None = None) -> tuple[bytes | None, list[bytes]] | None:
         """The next message (sender identity for ROUTER sockets), or None after `timeout`."""
         while not self.queue:
+            if self._interrupted:
+                self._interrupted = False
+                return None
             self.event.clear()
             self._drain()  # edge-triggered FD: re-check after every send on this socket
             if self.queue:
@@ -65,6 +69,11 @@ class Inbox:
             except asyncio.TimeoutError:
                 return None
         return self.queue.popleft()
+
+    def interrupt(self) -> None:
+        """Make a pending (or the next) `get` return None now: something else needs attention."""
+        self._interrupted = True
+        self.event.set()
 
     def close(self) -> None:
         try:

@@ -174,6 +174,8 @@ class WorkerDaemon:
     async def _run(self, run_id: str, worker: Worker, transport: ZmqTransport) -> None:
         loop = asyncio.get_running_loop()
         task = loop.create_task(worker.run_async())
+        assert self.inbox is not None
+        task.add_done_callback(lambda _t: self.inbox.interrupt() if self.inbox else None)
         transport.attach(worker)
         outcome, error = "done", None
         last_stats = 0.0

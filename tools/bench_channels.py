@@ -1,0 +1,139 @@
+"""Channels between two worker processes on loopback, next to raw pyzmq in the same run.
+
+Prints: small records/s (8-byte payloads in batches of 1000) across processes; GB/s for 1 MB and
+6 MB (1080p BGR) numpy frames next to raw pyzmq PUSH/PULL; pipeline (a) of bench_runtime with its
+source split over 2 worker processes next to bytewax 0.21.1 run the same way (2-partition source,
+2 processes, batch 1000). Usage: python tools/bench_channels.py [--quick] [--no-bytewax]
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import zmq  # noqa: E402
+
+from streamflow.cluster.local import LocalCluster, free_port  # noqa: E402
+from tools.benchutil import run_bytewax, table  # noqa: E402
+
+MB = 1 << 20
+FRAME_1MB = [1024, 1024]
+FRAME_6MB = [1080, 1920, 3]
+
+
+def _pull(address: str, count: int, out: "mp.Queue[float]") -> None:
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.PULL)
+    sock.setsockopt(zmq.RCVHWM, 1000)
+    sock.bind(address)
+    sock.recv(copy=False)
+    t = time.perf_counter()
+    for _ in range(count - 1):
+        sock.recv(copy=False)
+    out.put(time.perf_counter() - t)
+    sock.close()
+    ctx.term()
+
+
+def raw_pyzmq(size: int, count: int) -> float:
+    """Messages per second of `size` bytes from one process to another with PUSH/PULL."""
+    address = f"tcp://127.0.0.1:{free_port()}"
+    result: mp.Queue[float] = mp.Queue()
+    receiver = mp.Process(target=_pull, args=(address, count, result))
+    receiver.start()
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.PUSH)
+    sock.setsockopt(zmq.SNDHWM, 1000)
+    sock.connect(address)
+    payload = bytes(size) if size < 65536 else memoryview(bytearray(size))
+    for _ in range(count):
+        sock.send(payload, copy=size < 65536)
+    seconds = result.get()
+    receiver.join()
+    sock.close()
+    ctx.term()
+    return (count - 1) / seconds
+
+
+def pair_plan(source: dict, workers: list[str]) -> dict:
+    return {"version": 1, "name": "channels",
+            "workers": [{"name": w, "tier": "edge"} for w in workers],
+            "sources": [{"name": "src", "kind": "python", **source}],
+            "operators": [],
+            "sinks": [{"name": "count", "kind": "python", "from": "src", "worker": workers[-1],
+                       "params": {"class": "tools.bench_ops:CountSink"}}]}
+
+
+def streamflow_rate(cluster: LocalCluster, plan: dict, units: int) -> float:
+    report = cluster.run(plan)
+    assert report["status"] == "completed", report["error"]
+    return units / report["duration_s"]
+
+
+def split_pipeline(n: int) -> dict:
+    both = [{"worker": "w0"}, {"worker": "w1"}]
+    fwd = lambda up: [{"from": up, "partition": "forward"}]  # noqa: E731
+    return {"version": 1, "name": "pipeline-a",
+            "workers": [{"name": "w0", "tier": "edge"}, {"name": "w1", "tier": "edge"}],
+            "sources": [{"name": "inp", "kind": "python", "placement": both,
+                         "params": {"class": "tools.bench_ops:RangeSource", "args": {"count": n, "batch": 1000}}}],
+            "operators": [
+                {"name": "double", "kind": "map", "params": {"fn": {"expr": "r * 2"}}, "inputs": fwd("inp"), "placement": both},
+                {"name": "even", "kind": "filter", "params": {"where": {"expr": "r % 2 == 0"}}, "inputs": fwd("double"),
+                 "placement": both}],
+            "sinks": [{"name": "count", "kind": "python", "from": "even", "placement": both,
+                       "params": {"class": "tools.bench_ops:CountSink"}}]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer messages")
+    parser.add_argument("--no-bytewax", action="store_true")
+    parser.add_argument("--repeat", type=int, default=3, help="best of N (default 3)")
+    args = parser.parse_args()
+    q = 5 if args.quick else 1
+    n_small, n_1mb, n_6mb, n_a = 4_000_000 // q, 3000 // q, 600 // q, 2_000_000 // q
+    best = lambda f: max(f() for _ in range(args.repeat))  # noqa: E731
+
+    raw_small = best(lambda: raw_pyzmq(16, 1_000_000 // q))
+    raw_1mb = best(lambda: raw_pyzmq(MB, n_1mb)) * MB / 1e9
+    raw_6mb = best(lambda: raw_pyzmq(6_220_800, n_6mb)) * 6_220_800 / 1e9
+
+    with LocalCluster([("w0", "edge"), ("w1", "edge")]) as cluster:
+        small = lambda numpy: pair_plan({"worker": "w0", "params": {  # noqa: E731
+            "class": "tools.bench_ops:RangeSource", "args": {"count": n_small, "batch": 1000, "numpy": numpy}}},
+            ["w0", "w1"])
+        ours_small = best(lambda: streamflow_rate(cluster, small(False), n_small))
+        ours_small_np = best(lambda: streamflow_rate(cluster, small(True), n_small))
+        frames = lambda shape, n: pair_plan({"worker": "w0", "params": {  # noqa: E731
+            "class": "tools.bench_ops:FrameSource", "args": {"count": n, "shape": shape}}}, ["w0", "w1"])
+        ours_1mb = best(lambda: streamflow_rate(cluster, frames(FRAME_1MB, n_1mb), n_1mb)) * MB / 1e9
+        ours_6mb = best(lambda: streamflow_rate(cluster, frames(FRAME_6MB, n_6mb), n_6mb)) * 6_220_800 / 1e9
+        ours_a = best(lambda: streamflow_rate(cluster, split_pipeline(n_a), n_a))
+
+    rows = [
+        ["small records, lists of ints (msgpack)", f"{ours_small / 1e6:.2f} M records/s",
+         f"{raw_small / 1e6:.2f} M msgs/s (16 B)", f"{ours_small / raw_small:.2f}x"],
+        ["small records, numpy int64 blocks", f"{ours_small_np / 1e6:.2f} M records/s",
+         f"{raw_small / 1e6:.2f} M msgs/s (16 B)", f"{ours_small_np / raw_small:.2f}x"],
+        ["1 MB numpy frames", f"{ours_1mb:.2f} GB/s", f"{raw_1mb:.2f} GB/s", f"{ours_1mb / raw_1mb:.0%}"],
+        ["6 MB numpy frames (1080p BGR)", f"{ours_6mb:.2f} GB/s", f"{raw_6mb:.2f} GB/s", f"{ours_6mb / raw_6mb:.0%}"],
+    ]
+    print(table(rows, ["what", "streamflow (2 worker processes)", "raw pyzmq PUSH/PULL", "ratio"]))
+    print(f"small records/s across processes: {ours_small:,.0f} (lists), {ours_small_np:,.0f} (numpy)")
+    print(f"6 MB frames: {ours_6mb:.2f} GB/s = {ours_6mb / raw_6mb:.0%} of raw pyzmq {raw_6mb:.2f} GB/s")
+    print(f"1 MB frames: {ours_1mb:.2f} GB/s = {ours_1mb / raw_1mb:.0%} of raw pyzmq {raw_1mb:.2f} GB/s")
+    line = f"pipeline (a), source split over 2 worker processes: {ours_a / 1e6:.2f} M records/s"
+    if not args.no_bytewax:
+        bw = run_bytewax(["a", str(n_a), "1000"], args.repeat, processes=2)
+        line += f"; bytewax 0.21.1, 2 processes: {bw['records_per_s'] / 1e6:.2f} M records/s; " \
+                f"ratio {ours_a / bw['records_per_s']:.2f}"
+    print(line)
+
+
+if __name__ == "__main__":
+    main()
