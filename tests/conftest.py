@@ -5,13 +5,14 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
+from traces.catalog import shared_data_dir
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """../shared/data next to the repository (traces, models, planning problems)."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"offline data set not found at {SHARED_DATA} (clone next to ../shared/data)")
-    return SHARED_DATA
+    """The offline data set (traces, models, planning problems): ../shared/data next to the
+    repository, or $STREAMFLOW_DATA."""
+    path = shared_data_dir()
+    if path is None:
+        pytest.skip("offline data set not found: clone next to ../shared/data or set STREAMFLOW_DATA")
+    return path

@@ -6,6 +6,8 @@ the clip whose name starts with KEY, and a WxH token in its name must equal the 
 """
 from __future__ import annotations
 
+import os
+
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +20,9 @@ SCENE_CLASSES = {"pets09": "person", "tud_": "person", "ngsim_": "car", "gram_":
 
 
 def shared_data_dir() -> Path | None:
-    """<repo>/../shared/data, or None when this checkout has no shared data beside it."""
-    path = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()
+    """The offline data set: $STREAMFLOW_DATA, else <repo>/../shared/data; None when absent."""
+    env = os.environ.get("STREAMFLOW_DATA")
+    path = Path(env) if env else (Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()
     return path if path.is_dir() else None
 
 
