@@ -27,6 +27,7 @@ class RunRecord:
         self.plan = plan
         self.latest: dict[str, dict[str, Any]] = {}          # worker -> its latest stats
         self.samples: dict[str, list[float]] = {}             # operator -> service ms samples
+        self.latency: dict[str, list[float]] = {}             # sink -> end-to-end record latency ms
         self.queue_max: dict[str, int] = {}
         self.registered: dict[str, dict[str, Any]] = {}
 
@@ -36,6 +37,8 @@ class RunRecord:
             bucket = self.samples.setdefault(op, [])
             if len(bucket) < self.MAX_SAMPLES:
                 bucket.extend(st.get("service_ms", []))
+            if st.get("latency_ms"):
+                self.latency.setdefault(op, []).extend(st["latency_ms"])
             self.queue_max[op] = max(self.queue_max.get(op, 0), st.get("queue", 0))
 
     def operator_totals(self) -> dict[str, dict[str, Any]]:
@@ -65,6 +68,7 @@ class RunRecord:
                 "records": counted, "records_out": agg["records_out"], "batches": agg["batches"],
                 "rate_per_s": round(counted / duration_s, 3) if duration_s > 0 else None,
                 "service_ms": percentiles(self.samples.get(name, [])),
+                **({"record_latency_ms": percentiles(self.latency[name])} if name in self.latency else {}),
                 "busy_s": round(agg["busy_s"], 4), "queue_max": self.queue_max.get(name, 0),
                 "instances": agg["instances"],
             }

@@ -13,10 +13,12 @@ def worker_stats(worker: Worker, transport: Any = None) -> dict[str, Any]:
     for slot in worker.ordered:
         st = slot.stats
         samples, st.service_ms = st.service_ms, []
+        latency, st.latency_ms = st.latency_ms, []
         ops[slot.name] = {
             "records": st.records, "batches": st.batches, "records_out": st.records_out,
             "busy_s": round(st.busy_s, 6), "queue": sum(len(q) for q in slot.queues),
             "service_ms": [round(x, 4) for x in samples],
+            "latency_ms": [round(x, 3) for x in latency],
         }
     out: dict[str, Any] = {"ops": ops, "steps": worker.steps}
     if transport is not None:

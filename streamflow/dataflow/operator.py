@@ -150,6 +150,14 @@ class OperatorContext:
         """Run CPU-heavy `fn(*args)` off the event loop; returns an asyncio future."""
         return self._slot.run_in_executor(fn, *args)
 
+    def fail(self, exc: BaseException) -> None:
+        """Fail the run from a callback (work that finished off the loop raised)."""
+        self._slot.fail(exc)
+
+    def observe_latency(self, ms: float) -> None:
+        """Report one end-to-end record latency (sinks; the run report gives p50/p99)."""
+        self._slot.stats.latency_ms.append(ms)
+
     def _current(self, epoch: int | None) -> int:
         if epoch is None:
             epoch = self._slot.output.epoch

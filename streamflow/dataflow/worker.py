@@ -38,7 +38,7 @@ def initial_changes(graph: Graph, topology: Topology, placement: Placement) -> l
 class OperatorStats:
     """Counters a run report is built from: batches and records in, busy time per batch."""
 
-    __slots__ = ("batches", "records", "busy_s", "records_out", "service_ms")
+    __slots__ = ("batches", "records", "busy_s", "records_out", "service_ms", "latency_ms")
 
     def __init__(self) -> None:
         self.batches = 0
@@ -46,6 +46,7 @@ class OperatorStats:
         self.records_out = 0
         self.busy_s = 0.0
         self.service_ms: list[float] = []
+        self.latency_ms: list[float] = []
 
 
 class OperatorSlot:
@@ -116,6 +117,12 @@ class OperatorSlot:
     def wake(self) -> None:
         self.worker.wake()
 
+    def fail(self, exc: BaseException) -> None:
+        if self.worker.failure is None:
+            self.worker.failure = exc if isinstance(exc, StreamflowError) else \
+                OperatorError(f"operator {self.name!r} failed: {exc!r}")
+        self.worker.wake()
+
     def run_in_executor(self, fn: Callable[..., Any], *args: Any) -> Any:
         future = asyncio.get_running_loop().run_in_executor(self.worker.executor, fn, *args)
         self.pending += 1
@@ -168,6 +175,7 @@ class Worker:
         self.notifying: set[OperatorSlot] = set()
         self.slots: dict[int, OperatorSlot] = {}
         self._wake_event: asyncio.Event | None = None
+        self.failure: BaseException | None = None
         self._started = False
         self.steps = 0
         for index in self.topology.order:
@@ -280,6 +288,8 @@ class Worker:
     # scheduling --------------------------------------------------------------------------------
     def step(self) -> bool:
         """One scheduling round; returns whether anything happened."""
+        if self.failure is not None:
+            raise self.failure
         self.steps += 1
         worked = False
         for slot in self.sources:

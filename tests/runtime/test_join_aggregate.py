@@ -66,13 +66,13 @@ def aggregate_reference(items, agg, window, k):
     for (w, key), values in groups.items():
         result = {"count": len(values), "sum": sum(values), "mean": sum(values) / len(values),
                   "min": min(values), "max": max(values),
-                  "topk": tuple(heapq.nlargest(k, values))}[agg]
+                  "topk": tuple(heapq.nlargest(k, values)), "distinct": len(set(values))}[agg]
         out[((w + 1) * window - 1, (key, result))] += 1
     return out
 
 
 @settings(max_examples=120, deadline=None)
-@given(epoch_stream(), st.sampled_from(["count", "sum", "mean", "min", "max", "topk"]),
+@given(epoch_stream(), st.sampled_from(["count", "sum", "mean", "min", "max", "topk", "distinct"]),
        st.integers(1, 4), st.integers(1, 3))
 def test_aggregate_equals_reference(items, agg, window, k) -> None:
     flow = Dataflow()

@@ -1,6 +1,6 @@
 """Aggregate: group by key within an epoch or a tumbling window of epochs.
 
-count, sum, mean, min, max and top-k per key; results are emitted once, at the notification for
+count, sum, mean, min, max, top-k and distinct count per key; results are emitted once, at the notification for
 the window's last epoch, when no record of the window can arrive any more.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 from streamflow.dataflow.operator import Batch, Operator, Output
 
-AGGREGATES = ("count", "sum", "mean", "min", "max", "topk")
+AGGREGATES = ("count", "sum", "mean", "min", "max", "topk", "distinct")
 
 
 def key_value(key: Any, value: Any) -> tuple[Any, Any]:
@@ -88,6 +88,11 @@ class Aggregate(Operator):
             elif v > heap[0]:
                 heapq.heapreplace(heap, v)
 
+    def _fold_distinct(self, acc: dict, batch: Batch) -> None:
+        key, value = self.key, self.value
+        for r in batch:
+            acc.setdefault(key(r), set()).add(value(r))
+
     def on_notify(self, epoch: int, output: Output) -> None:
         acc = self.state.pop(epoch // self.window, None)
         if not acc:
@@ -97,6 +102,8 @@ class Aggregate(Operator):
             results = [emit(k, s / n) for k, (s, n) in acc.items()]
         elif self.agg == "topk":
             results = [emit(k, sorted(h, reverse=True)) for k, h in acc.items()]
+        elif self.agg == "distinct":
+            results = [emit(k, len(v)) for k, v in acc.items()]
         else:
             results = [emit(k, v) for k, v in acc.items()]
         output.give(results, epoch)

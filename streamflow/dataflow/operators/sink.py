@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -32,6 +33,18 @@ def json_line(epoch: int, record: Any) -> str:
     return json.dumps(doc, default=to_json, separators=(",", ":"))
 
 
+EMITTED_AT = "emitted_at"
+"""Record field a source may set to time.time() at emission; sinks then report end-to-end latency."""
+
+
+def observe_latency(ctx: Any, batch: Batch) -> None:
+    """Report now - record[EMITTED_AT] for dict records that carry it."""
+    if len(batch) and isinstance(batch[0], dict) and EMITTED_AT in batch[0]:
+        now = time.time()
+        for r in batch:
+            ctx.observe_latency((now - r[EMITTED_AT]) * 1000)
+
+
 class JsonLinesSink(Operator):
     """Appends one JSON object per record to `path`, flushed when each epoch completes.
 
@@ -58,6 +71,7 @@ class JsonLinesSink(Operator):
         self.file.write("".join(json_line(epoch, r) + "\n" for r in batch))
         self.records += len(batch)
         self.ctx.notify_at(epoch)
+        observe_latency(self.ctx, batch)
 
     def on_notify(self, epoch: int, output: Output) -> None:
         if self.file is not None:
