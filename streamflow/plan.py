@@ -274,15 +274,10 @@ def parse_plan(raw: Any, source_path: str = "plan.json", speed: float | None = N
     return plan
 
 
-def _default_partition(node: NodePlan, port: int) -> tuple[str, Any]:
+def _default_partition(node: NodePlan, kind: Any, port: int) -> tuple[str, Any]:
     """Keyed kinds hash on their key so equal keys meet; everything else splits by share."""
-    keys = {"aggregate": "key", "exchange": "key", "join": "left_key" if port == 0 else "right_key"}
-    key_param = keys.get(node.kind)
-    if key_param is not None:
-        key = node.params.get(key_param, node.params.get("left_key") if node.kind == "join" else None)
-        if key is not None:
-            return "hash", key
-    return "weighted", None
+    key = kind.partition_key(node.params, port) if kind.partition_key is not None else None
+    return ("hash", key) if key is not None else ("weighted", None)
 
 
 def build_graph(plan: Plan) -> tuple[Graph, dict[str, list[tuple[str, float]]]]:
@@ -296,8 +291,9 @@ def build_graph(plan: Plan) -> tuple[Graph, dict[str, list[tuple[str, float]]]]:
 def _build_graph(plan: Plan) -> tuple[Graph, dict[str, list[tuple[str, float]]]]:
     graph = Graph()
     placement: dict[str, list[tuple[str, float]]] = {}
+    kinds = {}
     for n in plan.nodes:
-        kind = lookup(n.kind, n.role, f"{n.path}.kind")
+        kind = kinds[n.name] = lookup(n.kind, n.role, f"{n.path}.kind")
         params = dict(n.params)
         if n.variant is not None:
             params.setdefault("variant", n.variant)
@@ -320,7 +316,7 @@ def _build_graph(plan: Plan) -> tuple[Graph, dict[str, list[tuple[str, float]]]]
                                 f"{'s' * (up.n_outputs != 1)}, no port {inp.port}")
             partition, key = inp.partition, inp.key
             if partition is None:
-                partition, key = _default_partition(n, port)
+                partition, key = _default_partition(n, kinds[n.name], port)
             key_fn = as_function(key, f"{q}.key") if key is not None else None
             graph.add_edge(EdgeSpec(inp.source, n.name, inp.port, port, partition, key_fn, inp.routes))
     try:

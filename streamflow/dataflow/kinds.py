@@ -145,18 +145,26 @@ def _build_generator(params: dict[str, Any], path: str, plan: Any) -> Factory:
     return lambda: AsyncIterableSource(lambda ctx: generate(spec, epoch_of, ctx.instance, ctx.instances))
 
 
-for _name, _build, _inputs, _doc in [
-    ("map", _build_map, 1, "fn(record) -> record"),
-    ("flat_map", _build_flat_map, 1, "fn(record) -> iterable of records"),
-    ("filter", _build_filter, 1, "keeps records where `where` is true"),
-    ("project", _build_project, 1, "keeps `fields`"),
-    ("inspect", _build_inspect, 1, "calls fn(record), passes records on"),
-    ("union", _build_union, -1, "merges its inputs"),
-    ("exchange", _build_exchange, 1, "repartitions by the input's hash key"),
-    ("join", _build_join, 2, "equi-join of two inputs per epoch window"),
-    ("aggregate", _build_aggregate, 1, "count/sum/mean/min/max/topk per key per epoch window"),
+def _key(params: dict[str, Any], port: int) -> Any:
+    return params.get("key")
+
+
+def _join_key(params: dict[str, Any], port: int) -> Any:
+    return params.get("left_key") if port == 0 else params.get("right_key", params.get("left_key"))
+
+
+for _name, _build, _inputs, _doc, _pkey in [
+    ("map", _build_map, 1, "fn(record) -> record", None),
+    ("flat_map", _build_flat_map, 1, "fn(record) -> iterable of records", None),
+    ("filter", _build_filter, 1, "keeps records where `where` is true", None),
+    ("project", _build_project, 1, "keeps `fields`", None),
+    ("inspect", _build_inspect, 1, "calls fn(record), passes records on", None),
+    ("union", _build_union, -1, "merges its inputs", None),
+    ("exchange", _build_exchange, 1, "repartitions by `key`", _key),
+    ("join", _build_join, 2, "equi-join of two inputs per epoch window", _join_key),
+    ("aggregate", _build_aggregate, 1, "count/sum/mean/min/max/topk/distinct per key per epoch window", _key),
 ]:
-    register(Kind(_name, _build, _inputs, 1, "operator", _doc))
+    register(Kind(_name, _build, _inputs, 1, "operator", _doc, _pkey))
 def _build_python(params: dict[str, Any], path: str, plan: Any) -> Factory:
     """`{"class": "module:Class", "args": {...}}`: an Operator (or Source) class of your own."""
     if "class" not in params:

@@ -154,6 +154,10 @@ class OperatorContext:
         """Fail the run from a callback (work that finished off the loop raised)."""
         self._slot.fail(exc)
 
+    def observe_service(self, ms: float) -> None:
+        """Report the time one batch took (operators that work off the loop measure themselves)."""
+        self._slot.stats.service_ms.append(ms)
+
     def observe_latency(self, ms: float) -> None:
         """Report one end-to-end record latency (sinks; the run report gives p50/p99)."""
         self._slot.stats.latency_ms.append(ms)

@@ -29,6 +29,8 @@ class Kind:
     outputs: int = 1
     role: str = "operator"  # "operator", "source" or "sink"
     doc: str = ""
+    partition_key: Callable[[dict[str, Any], int], Any] | None = None
+    """Keyed kinds: the hash key (a plan key spec) input `port` is partitioned by, by default."""
 
 
 _KINDS: dict[tuple[str, str], Kind] = {}

@@ -74,6 +74,7 @@ class OperatorSlot:
         self.exhausted = False
         self.pending = 0  # executor jobs in flight; each holds a capability until it emits
         self.max_in_flight: int = getattr(op, "max_in_flight", 0)
+        self.measures_service: bool = getattr(op, "measures_service", False)
         self.remote_credit: list[tuple[str, int, int]] = []  # (peer, edge, bytes) received, to grant back
         self.ctx = OperatorContext(self, worker.name, instance, instances, spec.params)
         if type(op).on_input is Operator.on_input:
@@ -342,7 +343,7 @@ class Worker:
                 handler = slot.handlers[port]
                 loc = slot.input_locs[port]
                 popleft = queue.popleft
-                if self.collect_service_times:
+                if self.collect_service_times and not slot.measures_service:
                     service = stats.service_ms
                     while queue:
                         epoch, batch = popleft()

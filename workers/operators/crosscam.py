@@ -1,0 +1,51 @@
+"""`crosscam`: global identities across cameras, from finished tracks' appearance embeddings.
+
+Finished tracks of each tumbling window of `window` epochs are associated together when the
+window is complete (CrossCameraMatcher: cosine similarity, Hungarian per camera), so a vehicle
+leaving camera 1 and entering camera 2 within the window gets one global id.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from streamflow import Operator, Output
+from streamflow.errors import PlanError
+
+
+class CrossCameraOperator(Operator):
+    """Emits {camera, track_id, global_id, first_frame, last_frame} per finished track."""
+
+    def __init__(self, window: int = 1, threshold: float = 0.6, forget_after: int | None = None) -> None:
+        from workers.tracking.crosscam import CrossCameraMatcher
+        self.window = window
+        self.matcher = CrossCameraMatcher(threshold, forget_after)
+        self.pending: dict[int, list[dict[str, Any]]] = {}
+
+    def on_batch(self, epoch: int, batch: list[dict[str, Any]], output: Output) -> None:
+        w = epoch // self.window
+        if w not in self.pending:
+            self.ctx.notify_at((w + 1) * self.window - 1)
+        self.pending.setdefault(w, []).extend(batch)
+
+    def on_notify(self, epoch: int, output: Output) -> None:
+        from workers.tracking.crosscam import Sighting
+        tracks = self.pending.pop(epoch // self.window, [])
+        seen = [t for t in tracks if t.get("embedding") is not None]
+        ids = self.matcher.associate(Sighting(t["camera"], int(t["track_id"]), np.asarray(t["embedding"]))
+                                     for t in seen)
+        output.give([{"camera": t["camera"], "track_id": int(t["track_id"]),
+                      "global_id": ids.get((t["camera"], int(t["track_id"]))),
+                      "first_frame": t["first_frame"], "last_frame": t["last_frame"]} for t in tracks], epoch)
+
+
+def build_crosscam(params: dict[str, Any], path: str, plan: Any) -> Any:
+    window = params.get("window", 1)
+    threshold = params.get("threshold", 0.6)
+    if not isinstance(window, int) or window < 1:
+        raise PlanError(f"{path}.window: expected an integer >= 1")
+    if not isinstance(threshold, (int, float)) or not -1 <= threshold <= 1:
+        raise PlanError(f"{path}.threshold: expected a cosine similarity in [-1, 1]")
+    forget = params.get("forget_after")
+    return lambda: CrossCameraOperator(window, float(threshold), forget)

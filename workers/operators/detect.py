@@ -1,0 +1,90 @@
+"""`detect`: a detector variant (YOLOX-nano at an input size, or MOG2) over frame records.
+
+Frame sampling (`/k` in the variant) runs the model on frames whose index is a multiple of k and
+marks the others `boxes: None`; downstream (the tracker, the evaluator) reuse the camera's latest
+detections for them, as a sampled pipeline does. MOG2 keeps a background model per camera.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from streamflow.errors import PlanError
+from workers.operators.batching import BatchingOperator
+from workers.operators.common import batch_params, class_list, one_line, worker_device
+
+DETECT_PARAMS = ("runtime", "classes", "score_threshold", "nms_threshold", "keep_frame", "batch", "variant",
+                 "model")
+
+
+class DetectOperator(BatchingOperator):
+    """Batched detection; output records carry `boxes` (K x 6: x1 y1 x2 y2 score class)."""
+
+    def __init__(self, variant: str, runtime: str, options: dict[str, Any], keep_frame: bool,
+                 plan: Any, max_size: int, max_wait_ms: float) -> None:
+        super().__init__(max_size, max_wait_ms)
+        from workers.variants import parse_variant
+        self.spec = parse_variant(variant)
+        self.runtime, self.options, self.keep_frame, self.plan = runtime, options, keep_frame, plan
+        self.detector: Any = None
+
+    def on_start(self) -> None:
+        from workers.variants import build_detector
+        device = worker_device(self.plan, self.ctx.worker_name)
+        self.detector = build_detector(self.spec.base, self.runtime, device, **self.options)
+
+    def process(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        every = self.spec.every
+        chosen = [i for i, r in enumerate(records) if r["index"] % every == 0]
+        boxes: dict[int, np.ndarray] = {}
+        if self.spec.model == "mog2":
+            for i in chosen:  # background models are per camera and need frames in order
+                boxes[i] = self.detector.detect([records[i]["frame"]], camera=records[i]["camera"])[0]
+        elif chosen:
+            for i, b in zip(chosen, self.detector.detect([records[i]["frame"] for i in chosen])):
+                boxes[i] = b
+        out = []
+        for i, r in enumerate(records):
+            rec = {k: v for k, v in r.items() if k != "frame" or self.keep_frame}
+            rec["boxes"] = boxes.get(i)
+            out.append(rec)
+        return out
+
+
+def build_detect(params: dict[str, Any], path: str, plan: Any) -> Any:
+    from workers.errors import ModelLoadError, VariantError
+    from workers.variants import build_detector, parse_variant
+    variant = params.get("variant")
+    where = path.rsplit(".params", 1)[0]
+    if not isinstance(variant, str):
+        raise PlanError(f"{where}.variant: missing (e.g. 'yolox_nano@416', 'mog2', 'yolox_nano@640/2')")
+    try:
+        spec = parse_variant(variant)
+    except VariantError as exc:
+        raise PlanError(f"{where}.variant: {one_line(exc)}") from None
+    if spec.kind != "detect":
+        raise PlanError(f"{where}.variant: {variant!r} is not a detect variant")
+    unknown = sorted(set(params) - set(DETECT_PARAMS))
+    if unknown:
+        raise PlanError(f"{path}: unknown parameter(s) {', '.join(unknown)} (known: {', '.join(DETECT_PARAMS)})")
+    runtime = params.get("runtime", "opencv")
+    if runtime not in ("opencv", "torch"):
+        raise PlanError(f"{path}.runtime: expected 'opencv' or 'torch', got {runtime!r}")
+    options: dict[str, Any] = {}
+    if spec.model == "yolox_nano":
+        classes = class_list(params.get("classes"), f"{path}.classes")
+        if classes is not None:
+            options["classes"] = classes
+        for key in ("score_threshold", "nms_threshold"):
+            if key in params:
+                options[key] = float(params[key])
+        if "model" in params:
+            options["model"] = plan.resolve(params["model"]) if plan is not None else params["model"]
+    try:  # a model file that does not load is a plan error, found before any worker starts
+        build_detector(spec.base, runtime, "cpu", **options)
+    except (ModelLoadError, VariantError) as exc:
+        raise PlanError(f"{where}: {one_line(exc)}") from None
+    max_size, max_wait = batch_params(params)
+    keep = bool(params.get("keep_frame", False))
+    return lambda: DetectOperator(variant, runtime, options, keep, plan, max_size, max_wait)

@@ -1,0 +1,75 @@
+"""The `trace` source: recorded cameras replayed at their captured pace as frame records.
+
+A record is {"camera", "index", "ts", "frame" (H x W x 3 BGR uint8), "emitted_at"}; one record
+per batch at the epoch the plan's epoch block gives its capture time. Several `paths` in one
+source are merged in capture-time order.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from streamflow.dataflow.operators.sink import EMITTED_AT
+from streamflow.dataflow.source import AsyncIterableSource
+from streamflow.errors import PlanError
+
+
+def open_traces(paths: list[str], where: str) -> list[Any]:
+    """Open and check every trace (its video decodes a first frame) or raise a PlanError."""
+    from traces.format import Trace, TraceError
+    from traces.video import open_capture
+    out = []
+    for i, path in enumerate(paths):
+        field = f"{where}[{i}]" if len(paths) > 1 else where
+        try:
+            trace = Trace.open(path)
+        except TraceError as exc:
+            raise PlanError(f"{field}: {exc}") from None
+        try:
+            cap = open_capture(trace.video_path)
+            ok, _frame = cap.read()
+            cap.release()
+        except TraceError as exc:
+            raise PlanError(f"{field}: {exc}") from None
+        if not ok and trace.frame_count:
+            raise PlanError(f"{field}: {trace.video_path}: the video does not decode (corrupt or unsupported)")
+        out.append(trace)
+    return out
+
+
+class TraceSource(AsyncIterableSource):
+    """Replays traces; `speed` 1 = recorded pace, 0 = as fast as possible."""
+
+    def __init__(self, paths: list[str], speed: float, unit: str, size: int, start: int = 0,
+                 stop: int | None = None, stride: int = 1, keep_frame: bool = True) -> None:
+        self.paths, self.speed, self.unit, self.size = paths, speed, unit, size
+        self.start, self.stop, self.stride = start, stop, stride
+        super().__init__(self._records, prefetch=4)
+
+    async def _records(self, ctx: Any) -> AsyncIterator[tuple[int, list[dict[str, Any]]]]:
+        from traces.replay import FrameReader, replay
+        readers = [FrameReader(p, start=self.start, stop=self.stop, stride=self.stride) for p in self.paths]
+        async for f in replay(readers, self.speed, self.unit, self.size):
+            yield f.epoch, [{"camera": f.camera, "index": f.index, "ts": f.ts, "frame": f.image,
+                             EMITTED_AT: time.time()}]
+
+
+def build_trace_source(params: dict[str, Any], path: str, plan: Any) -> Any:
+    raw = params.get("paths", [params["path"]] if "path" in params else None)
+    if not isinstance(raw, list) or not raw or not all(isinstance(p, str) for p in raw):
+        raise PlanError(f"{path}.path: expected a trace folder (or 'paths': a list of them)")
+    where = f"{path}.paths" if "paths" in params else f"{path}.path"
+    paths = [plan.resolve(p) if plan is not None else p for p in raw]
+    open_traces(paths, where)
+    speed = params.get("speed", 1.0)
+    if plan is not None and plan.speed is not None:
+        speed = plan.speed
+    if not isinstance(speed, (int, float)) or speed < 0:
+        raise PlanError(f"{path}.speed: expected a number >= 0, got {speed!r}")
+    unit, size = (plan.epoch_unit, plan.epoch_size) if plan is not None else ("frame", 1)
+    start, stop, stride = params.get("start", 0), params.get("stop"), params.get("stride", 1)
+    for key, value in (("start", start), ("stride", stride)) + ((("stop", stop),) if stop is not None else ()):
+        if not isinstance(value, int) or value < (1 if key == "stride" else 0):
+            raise PlanError(f"{path}.{key}: expected a non-negative integer, got {value!r}")
+    return lambda: TraceSource(paths, float(speed), unit, size, start, stop, stride)
