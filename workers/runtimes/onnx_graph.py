@@ -89,3 +89,17 @@ def free_batch_axis(model: onnx.ModelProto) -> onnx.ModelProto:
         dim.Clear()
         dim.dim_param = "batch"
     return model
+
+
+def conv_macs(model: onnx.ModelProto) -> int:
+    """Multiply-accumulates of all Conv nodes at the graph's declared input shape."""
+    inferred = onnx.shape_inference.infer_shapes(model)
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+              for v in list(inferred.graph.value_info) + list(inferred.graph.output)}
+    weights = {t.name: list(t.dims) for t in model.graph.initializer}
+    total = 0
+    for node in model.graph.node:
+        if node.op_type == "Conv":
+            out_shape = shapes[node.output[0]]
+            total += int(np.prod(weights[node.input[1]])) * int(np.prod(out_shape[2:]))
+    return total
