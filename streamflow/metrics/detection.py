@@ -187,3 +187,28 @@ def _scored_hits(detections: FrameBoxes, truth: FrameBoxes, iou_threshold: float
     if not scores:
         return np.zeros(0), np.zeros(0, dtype=bool), total
     return np.concatenate(scores), np.concatenate(hits), total
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How closely two detectors' outputs agree over the same frames."""
+
+    mean_iou: float  # of boxes greedy-matched at the IoU threshold
+    matched_fraction: float  # matched boxes / boxes of the larger output, over all frames
+    max_count_difference: int  # worst per-frame difference in the number of boxes
+
+
+def agreement(first: FrameBoxes, second: FrameBoxes, iou_threshold: float = 0.5,
+              frames: Iterable[int] | None = None) -> Agreement:
+    """Compare two detectors frame by frame (e.g. one model on two runtimes), `first` as reference."""
+    ious, matched, larger, worst = [], 0, 0, 0
+    for frame in _frames(first, second, frames):
+        a, b = _get(first, frame), _get(second, frame)
+        m = match_greedy(b, a, iou_threshold)
+        ious.append(m.iou)
+        matched += len(m.iou)
+        larger += max(len(a), len(b))
+        worst = max(worst, abs(len(a) - len(b)))
+    all_ious = np.concatenate(ious) if ious else np.zeros(0)
+    return Agreement(float(all_ious.mean()) if len(all_ious) else float("nan"),
+                     matched / larger if larger else 1.0, worst)
