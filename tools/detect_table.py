@@ -124,17 +124,27 @@ def plot(rows: list[Row], path: Path, camera: int) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from matplotlib.ticker import FixedLocator, ScalarFormatter
+
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for runtime, marker in (("opencv", "o"), ("torch", "s")):
-        picked = [r for r in rows if r.runtime == runtime]
-        if not picked:
-            continue
-        ax.plot([r.ms_per_frame for r in picked], [r.ap50 for r in picked], marker=marker, linestyle="-",
-                label=runtime if runtime == "torch" else "opencv (MOG2: OpenCV code)")
+    for runtime, marker, offset in (("opencv", "o", (4, 5)), ("torch", "s", (4, -11))):
+        picked = [r for r in rows if r.runtime == runtime and r.variant.startswith("yolox_nano")]
+        if picked:
+            ax.plot([r.ms_per_frame for r in picked], [r.ap50 for r in picked], marker=marker,
+                    label=f"YOLOX-nano, {runtime} runtime")
         for r in picked:
-            ax.annotate(r.variant.replace("yolox_nano@", ""), (r.ms_per_frame, r.ap50),
-                        textcoords="offset points", xytext=(4, 4), fontsize=8)
+            ax.annotate(r.variant.split("@")[1], (r.ms_per_frame, r.ap50), textcoords="offset points",
+                        xytext=offset, fontsize=8)
+    for r in rows:
+        if not r.variant.startswith("yolox_nano"):
+            ax.plot([r.ms_per_frame], [r.ap50], marker="^", linestyle="none", color="tab:green",
+                    label=f"{r.variant} (OpenCV code)")
     ax.set_xscale("log")
+    ticks = [t for t in (5, 10, 20, 50, 100, 200, 500, 1000, 2000)
+             if min(r.ms_per_frame for r in rows) / 1.5 <= t <= max(r.ms_per_frame for r in rows) * 1.5]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())
     ax.set_xlabel("ms per frame (batch 1, one thread, log scale)")
     ax.set_ylabel("AP50, cars")
     ax.set_title(f"Detect variants on NGSIM US-101 camera {camera}")

@@ -55,10 +55,11 @@ def test_unknown_runtime(yolox_path):
         load_runtime("tensorrt", yolox_path)
 
 
-def test_torch_runtime_on_cuda_without_gpu_runs_on_cpu(monkeypatch, caplog, osnet_path):
+@pytest.mark.parametrize("kind", ["opencv", "torch"])
+def test_cuda_without_gpu_runs_on_cpu(monkeypatch, caplog, osnet_path, kind):
     import torch
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    runtime = load_runtime("torch", osnet_path, "cuda:0")
+    runtime = load_runtime(kind, osnet_path, "cuda:0")
     assert runtime.device == "cpu"
     assert "device cuda:0 requested but no GPU is available; running on cpu" in caplog.text
     assert runtime.infer(np.zeros((1, 3, 256, 128), np.float32)).shape == (1, 512)

@@ -29,7 +29,7 @@ def letterbox(frame: np.ndarray, size: int) -> tuple[np.ndarray, float]:
     Returns the CHW float32 image and the scale r (original pixel = input pixel / r)."""
     h, w = frame.shape[:2]
     r = min(size / h, size / w)
-    nh, nw = int(round(h * r)), int(round(w * r))
+    nh, nw = int(h * r), int(w * r)  # truncation, as YOLOX's own preprocessing does
     canvas = np.full((size, size, 3), PAD_VALUE, dtype=np.uint8)
     canvas[:nh, :nw] = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_LINEAR)
     return canvas.transpose(2, 0, 1).astype(np.float32), r

@@ -3,7 +3,10 @@
 Covers the operators YOLOX-nano (opset 11) and OSNet-x0.25 (opset 12) use. Weights become module
 buffers (so `.to(device)` moves them); shape-like operands (Reshape targets, Slice bounds,
 Resize scales, Pad widths) must be constants and are read once at conversion, while every shape
-they produce is computed from the runtime tensor: batch and input size stay free.
+they produce is computed from the runtime tensor: batch and input size stay free. In YOLOX-nano
+the Focus Slices end at INT64_MAX and the two Resizes use scales (2, 2), so both follow the input;
+its three head Reshapes froze batch 1 ([1, 85, -1]) and are freed to [0, 85, -1] before conversion.
+Sigmoid(x) * x pairs run as one fused SiLU.
 """
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """OpenCV DNN runtime: runs an ONNX model with cv2.dnn on CPU (or CUDA when OpenCV is built with it).
 
-Batch N runs as one forward pass: the graph's batch axis is freed first (see onnx_graph), so
-exports that froze batch 1 into a Reshape give per-image outputs instead of mixed ones.
+Batch N runs as one forward pass: the graph's batch axis is freed first (see onnx_graph). Without
+that, cv2.dnn accepts an N-image blob for the shipped YOLOX-nano but its frozen Reshape [1, 85, -1]
+returns one (1, N*A, 85) array that interleaves the images; with it, (N, A, 85) equals N single calls.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from workers.device import resolve_device
 from workers.errors import ModelLoadError
 from workers.runtimes.onnx_graph import free_batch_axis, load_onnx
 
@@ -43,20 +45,22 @@ class OpenCVRuntime:
 
 
 def load(model_path: str | Path, device: str = "cpu") -> OpenCVRuntime:
-    """Load an ONNX model into cv2.dnn; a CUDA request without a CUDA build warns and uses CPU."""
+    """Load an ONNX model into cv2.dnn; CUDA without a GPU, or without a CUDA build of OpenCV,
+    warns once and runs on CPU."""
     path = Path(model_path)
+    resolved = resolve_device(device)
     model = free_batch_axis(load_onnx(path))
     try:
         net = cv2.dnn.readNetFromONNX(np.frombuffer(model.SerializeToString(), dtype=np.uint8))
     except cv2.error as exc:
         lines = [ln for ln in str(exc).splitlines() if ln.strip()]
         raise ModelLoadError(f"cannot load model {path} with OpenCV DNN: {lines[-1].strip() if lines else exc}") from None
-    resolved = "cpu"
-    if device.startswith("cuda"):
+    if resolved.startswith("cuda"):
         if _cuda_devices() > 0:
+            cv2.cuda.setDevice(int(resolved.split(":")[1]))
             net.setPreferableBackend(cv2.dnn.DNN_BACKEND_CUDA)
             net.setPreferableTarget(cv2.dnn.DNN_TARGET_CUDA)
-            resolved = device
         else:
-            log.warning("device %s requested but OpenCV has no CUDA device; running on cpu", device)
+            log.warning("device %s requested but this OpenCV build has no CUDA support; running on cpu", resolved)
+            resolved = "cpu"
     return OpenCVRuntime(net, resolved, path)
