@@ -12,6 +12,7 @@ detections scoring >= 0.01. Timing: batch 1, one thread (cv2 and torch), whole d
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -104,7 +105,8 @@ def markdown(rows: list[Row], agreements: dict[str, Agreement], frames: int, cam
         f"score >= {AP_SCORE_THRESHOLD}). ms/frame: whole detect call (letterbox, inference, decoding,",
         "NMS), batch 1, one thread (cv2.setNumThreads(1), torch.set_num_threads(1)), on this machine.",
         "Agreement: OpenCV vs torch detections of the same variant, greedy-matched at IoU 0.5.",
-        "MOG2 is OpenCV code whatever the runtime, so it has one row.",
+        "MOG2 is OpenCV code whatever the runtime, so it has one row. Timings depend on what else",
+        f"runs: the 1-minute load average was {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end of this run.",
         "",
         "| variant | runtime | nominal GFLOPs | AP50 (cars) | ms/frame | runtime agreement: mean IoU | matched | max count diff |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
