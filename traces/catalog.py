@@ -6,7 +6,6 @@ the clip whose name starts with KEY, and a WxH token in its name must equal the 
 """
 from __future__ import annotations
 
-import os
 
 import re
 from dataclasses import dataclass
@@ -21,8 +20,8 @@ SCENE_CLASSES = {"pets09": "person", "tud_": "person", "ngsim_": "car", "gram_":
 
 def shared_data_dir() -> Path | None:
     """The offline data set: $STREAMFLOW_DATA, else <repo>/../shared/data; None when absent."""
-    env = os.environ.get("STREAMFLOW_DATA")
-    path = Path(env) if env else (Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()
+    from workers.data import shared_data_dir as configured
+    path = configured()
     return path if path.is_dir() else None
 
 
