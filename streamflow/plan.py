@@ -259,8 +259,12 @@ def parse_plan(raw: Any, source_path: str = "plan.json", speed: float | None = N
         src = C.string(C.req(s, "from", p), f"{p}.from")
         params = {k: v for k, v in s.items() if k not in ("name", "kind", "from", "worker", "placement", "params")}
         params.update(C.obj(s.get("params", {}), f"{p}.params"))
+        params.pop("port", None)
+        port = s.get("port", 0)
+        if not isinstance(port, int) or port < 0:
+            raise PlanError(f"{p}.port: expected an output port number, got {port!r}")
         plan.nodes.append(NodePlan(sname, "sink", s.get("kind", "jsonl"), p, params,
-                                   [InputPlan(src)], placement_of(s, p, False)))
+                                   [InputPlan(src, port)], placement_of(s, p, False)))
 
     by_name = {n.name: n for n in plan.nodes}
     for n in plan.nodes:

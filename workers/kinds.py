@@ -5,10 +5,11 @@ from streamflow.dataflow.registry import Kind, register
 from workers.operators.crosscam import build_crosscam
 from workers.operators.detect import build_detect
 from workers.operators.embed import build_embed
-from workers.operators.trace_source import build_trace_source
+from workers.operators.trace_source import build_trace_source, trace_groundtruth
 from workers.operators.track import build_track
 
-register(Kind("trace", build_trace_source, 0, 1, "source", "recorded cameras replayed at their pace"))
+register(Kind("trace", build_trace_source, 0, 1, "source", "recorded cameras replayed at their pace",
+              groundtruth=trace_groundtruth))
 register(Kind("detect", build_detect, 1, 1, "operator", "a detector variant over frame records"))
 register(Kind("embed", build_embed, 1, 1, "operator", "appearance embeddings of detections"))
 register(Kind("track", build_track, 1, 2, "operator", "SORT per camera; output 1: finished tracks",

@@ -74,7 +74,15 @@ def print_summary(report: dict[str, Any], path: str) -> None:
     if cost.get("total_per_hour_expected") is not None:
         line += f" (planner's estimate with network: {cost['total_per_hour_expected']}/h)"
     console.print(line, highlight=False)
-    for key, label in (("accuracy", "accuracy"),):
-        if key in report:
-            console.print(f"{label}: {report[key]}", highlight=False)
+    for sink, block in report.get("accuracy", {}).items():
+        if sink == "planner_predicted" or not isinstance(block, dict):
+            continue
+        if "error" in block:
+            console.print(f"accuracy ({sink}): {block['error']}", highlight=False)
+            continue
+        shown = {k: v for k, v in block.items() if k not in ("per_camera", "task") and v is not None}
+        text = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in shown.items())
+        console.print(f"accuracy ({sink}, {block['task']}): {text}", highlight=False)
+    if "planner_predicted" in report.get("accuracy", {}):
+        console.print(f"accuracy the planner predicted: {report['accuracy']['planner_predicted']}", highlight=False)
     console.print(f"report: {path}", highlight=False)

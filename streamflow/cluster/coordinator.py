@@ -294,6 +294,9 @@ class Coordinator:
             self.local.stop()
         duration = time.monotonic() - (self.run_started or self.t0)
         report = self.record.build(status, error, duration, self.observer, self.started_at)
+        accuracy = self._evaluate()
+        if accuracy:
+            report["accuracy"] = accuracy
         write_report(self.report_path, report)
         if self.inbox is not None:
             self.inbox.close()
@@ -301,6 +304,17 @@ class Coordinator:
             self.router.close(linger=500)
         self.context.term()
         return report
+
+    def _evaluate(self) -> dict[str, Any]:
+        """Accuracy of what the sinks wrote against ground truth (sinks that ask for it)."""
+        from streamflow.cluster.evaluation import evaluate
+        try:
+            measured = evaluate(self.plan)
+        except (StreamflowError, OSError, ValueError, KeyError) as exc:
+            return {"error": f"evaluation failed: {exc}"}
+        if measured and "accuracy" in self.plan.expected:
+            measured["planner_predicted"] = self.plan.expected["accuracy"]
+        return measured
 
     async def _drain_final_stats(self, seconds: float) -> None:
         """After an abort, take in the stats workers send on their way out."""

@@ -31,6 +31,8 @@ class Kind:
     doc: str = ""
     partition_key: Callable[[dict[str, Any], int], Any] | None = None
     """Keyed kinds: the hash key (a plan key spec) input `port` is partitioned by, by default."""
+    groundtruth: Callable[[dict[str, Any], Any], dict[str, Any]] | None = None
+    """Sources with ground truth: (params, plan) -> {camera: GroundTruth}, for run reports."""
 
 
 _KINDS: dict[tuple[str, str], Kind] = {}

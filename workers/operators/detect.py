@@ -14,8 +14,8 @@ from streamflow.errors import PlanError
 from workers.operators.batching import BatchingOperator
 from workers.operators.common import batch_params, class_list, one_line, worker_device
 
-DETECT_PARAMS = ("runtime", "classes", "score_threshold", "nms_threshold", "keep_frame", "batch", "variant",
-                 "model")
+DETECT_PARAMS = ("runtime", "classes", "score_threshold", "nms_threshold", "agnostic_nms", "keep_frame", "batch",
+                 "variant", "model")
 
 
 class DetectOperator(BatchingOperator):
@@ -79,6 +79,8 @@ def build_detect(params: dict[str, Any], path: str, plan: Any) -> Any:
         for key in ("score_threshold", "nms_threshold"):
             if key in params:
                 options[key] = float(params[key])
+        if "agnostic_nms" in params:
+            options["agnostic_nms"] = bool(params["agnostic_nms"])
         if "model" in params:
             options["model"] = plan.resolve(params["model"]) if plan is not None else params["model"]
     try:  # a model file that does not load is a plan error, found before any worker starts

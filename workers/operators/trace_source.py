@@ -73,3 +73,18 @@ def build_trace_source(params: dict[str, Any], path: str, plan: Any) -> Any:
         if not isinstance(value, int) or value < (1 if key == "stride" else 0):
             raise PlanError(f"{path}.{key}: expected a non-negative integer, got {value!r}")
     return lambda: TraceSource(paths, float(speed), unit, size, start, stop, stride)
+
+
+def trace_groundtruth(params: dict[str, Any], plan: Any) -> dict[str, Any]:
+    """{camera: GroundTruth} of the traces a trace source replays (those with annotations)."""
+    from streamflow.metrics.groundtruth import GroundTruth
+    from traces.format import Trace
+    raw = params.get("paths", [params.get("path")])
+    out = {}
+    for p in raw:
+        trace = Trace.open(plan.resolve(p) if plan is not None else p)
+        if trace.has_groundtruth:
+            gt = trace.meta.groundtruth
+            out[trace.camera] = GroundTruth(trace.camera, trace.groundtruth(), [float(t) for t in trace.timestamps],
+                                            bool(gt.has_ids), gt.class_name)
+    return out

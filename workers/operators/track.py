@@ -20,6 +20,7 @@ from streamflow.errors import PlanError
 from streamflow.progress import DONE
 
 TRACK_PARAMS = ("max_age", "min_hits", "iou_threshold", "class_aware")
+OWN_PARAMS = ("min_score",)
 
 
 class TrackOperator(Operator):
@@ -27,7 +28,8 @@ class TrackOperator(Operator):
 
     n_outputs = 2
 
-    def __init__(self, **params: Any) -> None:
+    def __init__(self, min_score: float = 0.3, **params: Any) -> None:
+        self.min_score = min_score
         self.params = params
         self.buffer: dict[int, list[dict[str, Any]]] = {}
         self.trackers: dict[str, Any] = {}
@@ -55,6 +57,7 @@ class TrackOperator(Operator):
                 boxes = self.last_boxes.get(camera, np.zeros((0, 6), np.float32))
             else:
                 boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 6)
+                boxes = boxes[boxes[:, 4] >= self.min_score]
                 self.last_boxes[camera] = boxes
             tracker = self._tracker(camera)
             rows = tracker.update(boxes, frame=r["index"])
@@ -98,13 +101,15 @@ class TrackOperator(Operator):
 
 
 def build_track(params: dict[str, Any], path: str, plan: Any) -> Any:
-    unknown = sorted(set(params) - set(TRACK_PARAMS) - {"batch"})
+    known = TRACK_PARAMS + OWN_PARAMS
+    unknown = sorted(set(params) - set(known) - {"batch"})
     if unknown:
-        raise PlanError(f"{path}: unknown parameter(s) {', '.join(unknown)} (known: {', '.join(TRACK_PARAMS)})")
+        raise PlanError(f"{path}: unknown parameter(s) {', '.join(unknown)} (known: {', '.join(known)})")
     options = {k: params[k] for k in TRACK_PARAMS if k in params}
     try:
         from workers.tracking.sort import Tracker
         Tracker(**options)
     except (TypeError, ValueError) as exc:
         raise PlanError(f"{path}: {exc}") from None
-    return lambda: TrackOperator(**options)
+    min_score = float(params.get("min_score", 0.3))
+    return lambda: TrackOperator(min_score, **options)
