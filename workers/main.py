@@ -13,6 +13,15 @@ from streamflow.cluster.worker_process import WorkerInfo, run_worker
 DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
 
 
+def limit_threads(threads: int) -> None:
+    """Model runtimes use `threads` cores (OpenCV's pool, torch's intra-op threads), so a worker
+    given one thread uses one core, as the planner's profile assumed."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(var, str(threads))
+    import cv2
+    cv2.setNumThreads(threads)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="streamflow-worker", description=__doc__.splitlines()[0])
     p.add_argument("--tier", required=True, help="edge, hub, cloud, ... (as the plan names tiers)")
@@ -38,6 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.threads < 1:
         print("error: --threads: must be at least 1", file=sys.stderr)
         return 2
+    limit_threads(args.threads)
     name = args.name or f"{socket.gethostname()}-{args.tier}"
     info = WorkerInfo(name=name, tier=args.tier, device=args.device, cost_per_hour=args.cost_per_hour,
                       threads=args.threads)

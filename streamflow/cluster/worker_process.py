@@ -142,6 +142,7 @@ class WorkerDaemon:
             transport.connect(wire["peers"])
             worker = Worker(graph, self.info.name, placement, transport, executor=self.executor,
                             collect_service_times=True, source_budget=deploy.get("source_budget", 16))
+            worker.prepare()  # models load before the sources start
             self.send("ready", {"run": run_id})
             if await self._expect("start", run_id) is None:
                 return

@@ -42,6 +42,11 @@ class Operator:
     def on_close(self) -> None:
         """The dataflow finished (or is being torn down): flush files, free resources."""
 
+    def waiting(self) -> bool:
+        """True while work the operator started off the loop (a timer, a thread) will wake the
+        worker later; a run with nothing runnable and nothing waiting has stalled."""
+        return False
+
 
 class Output:
     """Emits batches on one output port, checking the epoch against the capabilities held."""

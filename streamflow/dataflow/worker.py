@@ -72,6 +72,7 @@ class OperatorSlot:
         self.notify_heap: list[int] = []
         self.notify_set: set[int] = set()
         self.exhausted = False
+        self.started = False
         self.pending = 0  # executor jobs in flight; each holds a capability until it emits
         self.max_in_flight: int = getattr(op, "max_in_flight", 0)
         self.measures_service: bool = getattr(op, "measures_service", False)
@@ -255,8 +256,15 @@ class Worker:
         return initial_changes(self.graph, self.topology, self.placement)
 
     # lifecycle ---------------------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Start the non-source operators (load models, open files) before the run begins, so
+        the sources' clock starts with everything ready; `start` does the rest."""
+        for slot in self.ordered:
+            if not slot.is_source:
+                self._start_slot(slot)
+
     def start(self) -> None:
-        """Seed the progress view and start every local instance."""
+        """Seed the progress view and start every local instance not started yet."""
         if self._started:
             return
         self._started = True
@@ -267,13 +275,19 @@ class Worker:
                 cap = slot.op.capability
                 cap._slot, cap.epoch, cap._live = slot, 0, True
                 slot.hold(0, +1, record=False)
-            slot.op.ctx = slot.ctx
-            try:
-                slot.op.on_start()
-            except StreamflowError:
-                raise
-            except Exception as exc:
-                raise OperatorError(f"operator {slot.name!r} failed to start: {exc!r}") from exc
+            self._start_slot(slot)
+
+    def _start_slot(self, slot: OperatorSlot) -> None:
+        if slot.started:
+            return
+        slot.started = True
+        slot.op.ctx = slot.ctx
+        try:
+            slot.op.on_start()
+        except StreamflowError:
+            raise
+        except Exception as exc:
+            raise OperatorError(f"operator {slot.name!r} failed to start: {exc!r}") from exc
 
     def close(self) -> None:
         """Let every instance flush and free its resources (sinks close their files)."""
@@ -495,7 +509,7 @@ class Worker:
         """Something off the loop may still wake us: an async source or pending executor work."""
         if any(not s.exhausted and not s.op.ready() for s in self.sources):
             return True
-        return any(s.pending for s in self.operators)
+        return any(s.pending or s.op.waiting() for s in self.operators)
 
     def run(self, until: Callable[[], bool] | None = None) -> None:
         """Run to completion on a fresh event loop (uvloop when installed), then close."""

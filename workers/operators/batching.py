@@ -107,6 +107,9 @@ class BatchingOperator(Operator):
         elif min(self.outstanding) > self.cap.epoch:
             self.cap.downgrade(min(self.outstanding))
 
+    def waiting(self) -> bool:
+        return bool(self.pending or self.in_flight)
+
     def on_close(self) -> None:
         if self.timer is not None:
             self.timer.cancel()

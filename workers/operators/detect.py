@@ -6,6 +6,8 @@ detections for them, as a sampled pipeline does. MOG2 keeps a background model p
 """
 from __future__ import annotations
 
+import json
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -52,9 +54,16 @@ class DetectOperator(BatchingOperator):
         return out
 
 
+@lru_cache(maxsize=64)
+def check_detector(variant: str, options: str) -> None:
+    """Load the detector once per process on OpenCV (the cheap loader) to validate a plan."""
+    from workers.variants import build_detector
+    build_detector(variant, "opencv", "cpu", **json.loads(options))
+
+
 def build_detect(params: dict[str, Any], path: str, plan: Any) -> Any:
     from workers.errors import ModelLoadError, VariantError
-    from workers.variants import build_detector, parse_variant
+    from workers.variants import parse_variant
     variant = params.get("variant")
     where = path.rsplit(".params", 1)[0]
     if not isinstance(variant, str):
@@ -84,7 +93,7 @@ def build_detect(params: dict[str, Any], path: str, plan: Any) -> Any:
         if "model" in params:
             options["model"] = plan.resolve(params["model"]) if plan is not None else params["model"]
     try:  # a model file that does not load is a plan error, found before any worker starts
-        build_detector(spec.base, runtime, "cpu", **options)
+        check_detector(spec.base, json.dumps(options, sort_keys=True))
     except (ModelLoadError, VariantError) as exc:
         raise PlanError(f"{where}: {one_line(exc)}") from None
     max_size, max_wait = batch_params(params)
