@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from planner.accuracy import most_accurate
 from planner.costmodel import Assignment
+from planner.diagnose import infeasibility
 from planner.errors import InfeasibleError
 from planner.problem import Problem
 
@@ -45,7 +46,10 @@ def _input_tier(problem: Problem, op: str, tier_of: dict[str, int]) -> int:
 
 
 def _place(problem: Problem, name: str, choose) -> Assignment:
-    variants = most_accurate(problem).variants
+    best = most_accurate(problem)
+    if best.accuracy < problem.threshold - 1e-9:
+        raise InfeasibleError(infeasibility(problem))
+    variants = best.variants
     rates = problem.required_rates()
     taken: set[int] = set()
     tier_of: dict[str, int] = {}
