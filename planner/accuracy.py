@@ -1,10 +1,10 @@
 """End-to-end accuracy of a variant choice: the end-to-end table when it covers the choice,
 otherwise propagation through the DAG of per-operator profiles.
 
-A profile maps input accuracies to an output accuracy per variant and is monotone in each input,
-so for inputs between samples the safe value is the best sample the inputs dominate
-(max output over samples whose every input accuracy is <= the actual one); an exact sample hit
-gives the sample's value.
+A profile maps input accuracies to an output accuracy per variant and is monotone in each input.
+Inputs that hit a sample exactly get the sample's value; for inputs between samples the safe value
+is the best sample the inputs dominate (max output over samples whose every input accuracy is <=
+the actual one), -inf if none.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ def accuracy_of(problem: Problem, variants: dict[str, str]) -> float:
         if prof is None or variants[op] not in prof.samples:
             return -math.inf
         ins = tuple(acc[u] for u in prof.inputs)
-        acc[op] = operator_accuracy(prof.samples[variants[op]], ins)
+        hit = prof.exact_hit(variants[op], ins)
+        acc[op] = operator_accuracy(prof.samples[variants[op]], ins) if hit is None else hit
     return acc[problem.sink]
 
 
@@ -57,10 +58,12 @@ class Combination:
 
 def all_combinations(problem: Problem) -> list[Combination]:
     """Every variant combination with its accuracy, in lexicographic order of the operators' lists."""
-    ops = list(problem.operators)
-    choices = [problem.operators[o].variants for o in ops]
-    return [Combination(dict(zip(ops, combo)), accuracy_of(problem, dict(zip(ops, combo))))
-            for combo in itertools.product(*choices)]
+    def build() -> list[Combination]:
+        ops = list(problem.operators)
+        choices = [problem.operators[o].variants for o in ops]
+        return [Combination(dict(zip(ops, combo)), accuracy_of(problem, dict(zip(ops, combo))))
+                for combo in itertools.product(*choices)]
+    return problem.cached("combinations", build)
 
 
 def feasible_combinations(problem: Problem) -> list[Combination]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -58,5 +61,20 @@ class Model:
         opts: dict = {"mip_rel_gap": rel_gap, "disp": False}
         if time_limit is not None:
             opts["time_limit"] = float(time_limit)
-        return milp(np.array(self.obj), constraints=cons, integrality=np.array(self.integer),
-                    bounds=Bounds(np.array(self.lb), np.array(self.ub)), options=opts)
+        with _quiet_stdout():
+            return milp(np.array(self.obj), constraints=cons, integrality=np.array(self.integer),
+                        bounds=Bounds(np.array(self.lb), np.array(self.ub)), options=opts)
+
+
+@contextmanager
+def _quiet_stdout():
+    """HiGHS prints some diagnostics straight to file descriptor 1 even with disp off."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)

@@ -80,6 +80,18 @@ class OperatorProfile:
     samples: dict[str, tuple[tuple[tuple[float, ...], float], ...]]
     surrogate: dict[str, float]
 
+    def exact_hit(self, variant: str, inputs: tuple[float, ...]) -> float | None:
+        """The best output among samples taken at exactly these input accuracies, if any."""
+        table = self.__dict__.get("_hits")
+        if table is None:
+            table = {}
+            for v, rows in self.samples.items():
+                for ins, out in rows:
+                    key = (v, ins)
+                    table[key] = max(out, table.get(key, out))
+            object.__setattr__(self, "_hits", table)
+        return table.get((variant, inputs))
+
 
 @dataclass
 class Problem:
@@ -142,6 +154,13 @@ class Problem:
         """A multi-input operator joins its inputs by request: every input uses the same split."""
         return len(self.operators[op].inputs) > 1
 
+    def cached(self, key: str, build):
+        """Memoise a derived value that depends only on the problem's data (not on floors)."""
+        cache = self.__dict__.setdefault("_cache", {})
+        if key not in cache:
+            cache[key] = build()
+        return cache[key]
+
     def required_rates(self) -> dict[str, float]:
         """required(v) = min over inputs u of required(u) * ratio(u, v); sources inject."""
         rates: dict[str, float] = {s.name: s.rate for s in self.sources.values()}
@@ -170,6 +189,7 @@ class Problem:
     def with_overrides(self, accuracy: float | None = None, throughput: float | None = None) -> "Problem":
         """A copy with another accuracy floor, or source rates scaled so the sink needs `throughput`."""
         out = replace(self)
+        out.__dict__["_cache"] = self.__dict__.setdefault("_cache", {})   # accuracy ignores floors and rates
         if accuracy is not None:
             out.threshold = float(accuracy)
         if throughput is not None:

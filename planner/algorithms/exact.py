@@ -6,7 +6,8 @@ link classes P, Q; tiers p, q; R_o the required rate of operator o):
   m[o,k]  in {0,1}   operator o runs variant k;           sum_k m[o,k] = 1
   n[o,t]  in Z+      workers of type t serving o;         sum_o n[o,t] <= |t|
   x[o,k,t] >= 0      rate o serves on type t with k;      sum_{k,t} x[o,k,t] = R_o
-                     x[o,k,t] <= cap(o,k,t) * n[o,t],     x[o,k,t] <= R_o * m[o,k]
+                     sum_k x[o,k,t] / cap(o,k,t) <= n[o,t]  (busy workers; one k is on),
+                     x[o,k,t] <= min(R_o, cap * |t|) * m[o,k]
   accuracy           the variant choice is one of the combinations that meet the floor
                      (one binary per feasible combination, or one no-good row per infeasible one,
                      whichever is fewer; accuracy itself comes from planner/accuracy.py)
@@ -106,9 +107,10 @@ def solve_exact(problem: Problem, time_limit: float | None = 60.0) -> tuple[Assi
             for k, c in kcap.items():
                 x[o, k, t] = mdl.var(0, min(ro, c * len(members)))
                 caps[o, k, t] = c
-                mdl.row([(x[o, k, t], 1.0), (n[o, t], -c)], -np.inf, 0.0)
                 if len(allowed[o]) > 1:
-                    mdl.row([(x[o, k, t], 1.0), (m[o][k], -ro)], -np.inf, 0.0)
+                    mdl.row([(x[o, k, t], 1.0), (m[o][k], -min(ro, c * len(members)))], -np.inf, 0.0)
+            # one variant runs, so the workers' busy time adds up over variants: tighter than per k
+            mdl.row([(x[o, k, t], 1.0 / c) for k, c in kcap.items()] + [(n[o, t], -1.0)], -np.inf, 0.0)
         terms = [(v, 1.0) for (oo, _, _), v in x.items() if oo == o]
         if not terms:
             raise InfeasibleError(infeasibility(problem))

@@ -68,6 +68,7 @@ def beam_search(problem: Problem, best_k: int = BEST_K) -> list[dict[str, str]]:
     order = list(reversed(list(nx.topological_sort(graph))))
     order.remove(problem.sink)
     order.insert(0, problem.sink)
+    surrogates = {o: {k: surrogate_cost(problem, o, k) for k in problem.operators[o].variants} for o in ops}
     cands = [_Candidate({}, {problem.sink: problem.threshold})]
     for op in order:
         prof = problem.profiles[op]
@@ -95,7 +96,7 @@ def beam_search(problem: Problem, best_k: int = BEST_K) -> list[dict[str, str]]:
         keys = list(new[0].requirements)
 
         def rank(c: _Candidate) -> tuple:
-            cost = sum(surrogate_cost(problem, o, k) for o, k in c.variants.items())
+            cost = sum(surrogates[o][k] for o, k in c.variants.items())
             return cost, tuple(c.requirements.get(k, -math.inf) for k in keys)
         new.sort(key=rank)
         cands = new[:best_k]
@@ -138,8 +139,9 @@ def assign_workers(problem: Problem, variants: dict[str, str]) -> list[dict[str,
     tiers = problem.tiers
     costs = problem.costs
     gb = GB_PER_HOUR_PER_KB_PER_S
-    wprice = problem.worker_price * problem.scale
-    sprice = {s: problem.source_price[s] * problem.scale for s in problem.sources}
+    wprice = problem.worker_price * problem.scale * gb
+    sprice = {s: problem.source_price[s] * problem.scale * gb for s in problem.sources}
+    caps = {o: problem.capacity(o, variants[o]) for o in problem.operators}
     best: list[_State] = []
     for order in orders:
         states = [_State(0.0, 0.0, {}, {}, np.zeros(W, dtype=bool))]
@@ -149,22 +151,19 @@ def assign_workers(problem: Problem, variants: dict[str, str]) -> list[dict[str,
                     st.tier_of[node] = -1
                 continue
             rv = rates[node]
-            cap = problem.capacity(node, variants[node])
+            cap = caps[node]
             in_edges = problem.in_edges(node)
             new: list[_State] = []
+            memo: dict[tuple, list] = {}
             for st in states:
                 low = max(0, max(st.tier_of[e.src] for e in in_edges))
-                for i in range(low, problem.num_tiers):
-                    avail = [w for w in range(W) if low <= tiers[w] <= i and not st.taken[w] and cap[w] > 0]
-                    chosen = _greedy(problem, variants, node, rv, cap, avail, st, in_edges, rates,
-                                     tiers, costs, wprice, sprice, gb)
-                    if chosen is None:
-                        continue
-                    comm = _search_comm(problem, variants, node, rv, chosen, st, in_edges, rates, wprice, sprice, gb)
-                    compute = sum(costs[w] for w, _ in chosen)
+                key = (low, tuple((o, tuple(pl)) for o, pl in sorted(st.placement.items())))
+                if key not in memo:     # identical partial placements expand identically
+                    memo[key] = _expand(problem, variants, node, rv, cap, st, low, in_edges, rates,
+                                        tiers, costs, wprice, sprice)
+                for chosen, compute, comm in memo[key]:
                     taken = st.taken.copy()
-                    for w, _ in chosen:
-                        taken[w] = True
+                    taken[[w for w, _ in chosen]] = True
                     new.append(_State(st.cost + compute + comm, st.compute + compute,
                                       {**st.tier_of, node: int(max(tiers[w] for w, _ in chosen))},
                                       {**st.placement, node: chosen}, taken))
@@ -176,72 +175,82 @@ def assign_workers(problem: Problem, variants: dict[str, str]) -> list[dict[str,
     return [s.placement for s in best]
 
 
-def _incoming_cost(problem, variants, node, rv, w, share, st, in_edges, rates, wprice, sprice, gb,
-                   upstream_share: float) -> float:
-    """Search-time traffic cost into worker w: sources at `share` req/s, operators scaled."""
-    total = 0.0
+def _expand(problem, variants, node, rv, cap, st, low, in_edges, rates, tiers, costs, wprice, sprice) -> list:
+    """The greedy's placement of `node` for every tier range [low, i]: (chosen, compute, traffic)."""
+    per_share, upstream, pairs = _incoming(problem, variants, node, rv, st, in_edges, rates, wprice, sprice)
+    free = (~st.taken) & (cap > 0) & (tiers >= low)
+    out: list = []
+    previous = None
+    for i in range(low, problem.num_tiers):
+        avail = np.nonzero(free & (tiers <= i))[0]
+        if previous is not None and len(avail) == len(previous[0]):
+            if previous[1] is not None:
+                out.append(previous[1])        # no new workers in this range: same result again
+            continue
+        chosen = _greedy(rv, cap, avail, tiers, costs, per_share, upstream)
+        result = None
+        if chosen is not None:
+            ws = np.array([w for w, _ in chosen])
+            xs = np.array([x for _, x in chosen])
+            comm = float(per_share[ws] @ xs) + sum(float(xa @ wprice[np.ix_(a, ws)] @ xs) * k for a, xa, k in pairs)
+            result = (chosen, float(costs[ws].sum()), comm)
+            out.append(result)
+        previous = (avail, result)
+    return out
+
+
+def _incoming(problem, variants, node, rv, st, in_edges, rates, wprice, sprice):
+    """Search-time traffic prices into every worker: per request/s from sources, and the full
+    upstream traffic from the already placed input operators (every listed price counts)."""
+    W = len(problem.workers)
+    per_share = np.zeros(W)
+    upstream = np.zeros(W)
+    pairs = []
     for e in in_edges:
         if e.src in problem.sources:
-            total += sprice[e.src][w] * share * e.size("default", variants[node]) * gb
+            per_share += sprice[e.src] * e.size("default", variants[node])
         else:
             size = e.size(variants[e.src], variants[node])
-            ru = rates[e.src]
-            for a, xa in st.placement[e.src]:
-                total += wprice[a, w] * xa * rv * size / ru * upstream_share * gb
-    return total
+            a = np.array([w for w, _ in st.placement[e.src]])
+            xa = np.array([x for _, x in st.placement[e.src]])
+            k = size / rates[e.src]
+            upstream += (xa * rv * k) @ wprice[a, :]
+            pairs.append((a, xa, k))
+    return per_share, upstream, pairs
 
 
-def _greedy(problem, variants, node, rv, cap, avail, st, in_edges, rates, tiers, costs, wprice, sprice, gb):
+def _greedy(rv, cap, avail, tiers, costs, per_share, upstream):
     """One tier range: pick workers greedily until the rate is covered (None if it cannot be)."""
-    def whole(cands, share):
-        scored = [(w, costs[w] + _incoming_cost(problem, variants, node, rv, w, share, st, in_edges,
-                                                rates, wprice, sprice, gb, 1.0)) for w in cands]
-        scored.sort(key=lambda s: (s[1], cap[s[0]]))
-        return scored
+    def whole(cands: np.ndarray, share: float) -> np.ndarray:
+        score = costs[cands] + per_share[cands] * share + upstream[cands]
+        return cands[np.lexsort((np.arange(len(cands)), cap[cands], score))]
 
-    lowest = min((tiers[w] for w in avail), default=0)
-    fits = [w for w in avail if tiers[w] == lowest and cap[w] >= rv]
-    if fits:
+    if len(avail) == 0:
+        return None
+    lowest = tiers[avail].min()
+    fits = avail[(tiers[avail] == lowest) & (cap[avail] >= rv)]
+    if len(fits):
         queue = whole(fits, rv)
     else:
-        scored = []
-        for w in avail:
-            c = costs[w] + _incoming_cost(problem, variants, node, rv, w, cap[w], st, in_edges, rates,
-                                          wprice, sprice, gb, cap[w] / rv)
-            scored.append((w, c / cap[w], c))
-        scored.sort(key=lambda s: (s[1], s[2]))
-        queue = scored
+        c = costs[avail] + per_share[avail] * cap[avail] + upstream[avail] * cap[avail] / rv
+        queue = avail[np.lexsort((np.arange(len(avail)), c, c / cap[avail]))]
     chosen: list[tuple[int, float]] = []
     got = 0.0
-    while got < rv and queue:
-        w = queue.pop(0)[0]
+    pos = 0
+    while got < rv and pos < len(queue):
+        w = int(queue[pos])
+        pos += 1
         rate = rv - got if got + cap[w] > rv else float(cap[w])
         chosen.append((w, rate))
         got += rate
-        if got < rv:
-            left = [s[0] for s in queue]
-            lowest = min((tiers[w2] for w2 in left), default=0)
-            fits = [w2 for w2 in left if tiers[w2] == lowest and cap[w2] > rv - got]
-            if fits:
+        if got < rv and pos < len(queue):
+            left = queue[pos:]
+            lowest = tiers[left].min()
+            fits = left[(tiers[left] == lowest) & (cap[left] > rv - got)]
+            if len(fits):
                 # the reference re-scores with the remaining rate for sources but full upstream traffic
-                queue = whole(fits, rv - got)
+                queue, pos = whole(fits, rv - got), 0
     return chosen if got >= rv else None
-
-
-def _search_comm(problem, variants, node, rv, chosen, st, in_edges, rates, wprice, sprice, gb) -> float:
-    """Search-time traffic cost of a placement: every listed link price, product of rates."""
-    total = 0.0
-    for e in in_edges:
-        if e.src in problem.sources:
-            size = e.size("default", variants[node])
-            total += sum(sprice[e.src][w] * x * size * gb for w, x in chosen)
-        else:
-            size = e.size(variants[e.src], variants[node])
-            ru = rates[e.src]
-            for a, xa in st.placement[e.src]:
-                for b, xb in chosen:
-                    total += wprice[a, b] * xa * xb * size / ru * gb
-    return total
 
 
 def solve_jellybean(problem: Problem) -> Assignment:
