@@ -170,21 +170,21 @@ class Problem:
 
     def link_cost_per_kb_s(self, sender: int, receiver: int) -> float:
         """Money per hour for 1 KB/s from worker to worker; inf if it flows to a lower tier."""
-        ta, tb = self.workers[sender].tier, self.workers[receiver].tier
-        if tb == ta:
-            return 0.0
-        if tb < ta:
-            return math.inf
-        return float(self.worker_price[sender, receiver]) * self.scale * GB_PER_HOUR_PER_KB_PER_S
+        return self._priced(self.workers[sender].tier, self.workers[receiver].tier,
+                            self.worker_price[sender, receiver])
 
     def source_cost_per_kb_s(self, source: str, receiver: int) -> float:
         """Money per hour for 1 KB/s from a source to a worker; inf below the source's tier."""
-        ts, tb = self.sources[source].tier, self.workers[receiver].tier
-        if tb == ts:
+        return self._priced(self.sources[source].tier, self.workers[receiver].tier,
+                            self.source_price[source][receiver])
+
+    def _priced(self, tier_from: int, tier_to: int, price_per_gb: float) -> float:
+        """Free inside a tier, forbidden downwards, else the scaled price per GB as per KB/s-hour."""
+        if tier_to == tier_from:
             return 0.0
-        if tb < ts:
+        if tier_to < tier_from:
             return math.inf
-        return float(self.source_price[source][receiver]) * self.scale * GB_PER_HOUR_PER_KB_PER_S
+        return float(price_per_gb) * self.scale * GB_PER_HOUR_PER_KB_PER_S
 
     def with_overrides(self, accuracy: float | None = None, throughput: float | None = None) -> "Problem":
         """A copy with another accuracy floor, or source rates scaled so the sink needs `throughput`."""

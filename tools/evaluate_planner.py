@@ -85,7 +85,7 @@ def savings_table(rows: list[tuple[str, dict]]) -> str:
         cells = []
         for a in BASELINES:
             c = res[a]["cost"]
-            cells.append("n/a" if c is None or best is None else f"{(c - best) / c * 100:.1f} %")
+            cells.append("n/a" if c is None or best is None else f"{max(0.0, (c - best) / c * 100):.1f} %")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -97,15 +97,17 @@ def plot_sizes(rows, workflow: str, path: Path) -> None:
     width = 0.8 / len(algos)
     x = np.arange(len(sel))
     for i, a in enumerate(algos):
-        vals = [res.get(a, {}).get("cost") for _, res in sel]
-        ys = [v if v is not None else 0 for v in vals]
+        vals = [res[a]["cost"] if a in res else -1.0 for _, res in sel]   # -1: not run
+        ys = [v if v is not None and v > 0 else 0 for v in vals]
         bars = ax.bar(x + i * width, ys, width, label=LABEL[a])
         for b, v in zip(bars, vals):
             if v is None:
-                ax.text(b.get_x() + b.get_width() / 2, 0, "×", ha="center", va="bottom", fontsize=8)
+                ax.text(b.get_x() + b.get_width() / 2, 0.11, "×", ha="center", va="bottom", fontsize=8)
     ax.set_xticks(x + 0.4 - width / 2)
     ax.set_xticklabels([label for label, _ in sel], rotation=20, ha="right", fontsize=8)
-    ax.set_ylabel("total cost per hour")
+    ax.set_yscale("log")
+    ax.set_ylim(bottom=0.1)
+    ax.set_ylabel("total cost per hour (log scale)")
     ax.set_title(f"{workflow}: total cost per algorithm (× = no feasible plan)")
     ax.legend(fontsize=7, ncol=4)
     fig.tight_layout()

@@ -27,7 +27,8 @@ CATALOGUE = {
     "edge": [("edge-cpu-small", 0.048, 0.35, 0.0), ("edge-cpu", 0.096, 0.55, 0.0),
              ("edge-gpu", 0.35, 0.0, 0.45)],
     "hub": [("hub-cpu", 0.384, 1.0, 0.0), ("hub-gpu", 1.2, 0.0, 0.7)],
-    "cloud": [("cloud-cpu", 0.768, 1.5, 0.0), ("cloud-gpu", 2.497, 0.0, 1.0)],
+    # GPU-heavy like JellyBean's medium cloud (3 GPU servers, 1 CPU server)
+    "cloud": [("cloud-cpu", 0.768, 1.5, 0.0), ("cloud-gpu", 2.497, 0.0, 1.0), ("cloud-gpu", 2.497, 0.0, 1.0)],
 }
 TIER_ROLES = {2: ["edge", "cloud"], 3: ["edge", "hub", "cloud"]}
 TIER_SHARE = {2: [0.55, 0.45], 3: [0.45, 0.3, 0.25]}

@@ -91,7 +91,6 @@ def solve_exact(problem: Problem, time_limit: float | None = 60.0) -> tuple[Assi
 
     x: dict[tuple[str, str, int], int] = {}
     n: dict[tuple[str, int], int] = {}
-    caps: dict[tuple[str, str, int], float] = {}
     for o in ops:
         ro = req[o]
         for t, members in enumerate(g.type_members):
@@ -106,7 +105,6 @@ def solve_exact(problem: Problem, time_limit: float | None = 60.0) -> tuple[Assi
             n[o, t] = mdl.var(0, len(members), obj=problem.workers[rep].cost_per_hour, integer=True)
             for k, c in kcap.items():
                 x[o, k, t] = mdl.var(0, min(ro, c * len(members)))
-                caps[o, k, t] = c
                 if len(allowed[o]) > 1:
                     mdl.row([(x[o, k, t], 1.0), (m[o][k], -min(ro, c * len(members)))], -np.inf, 0.0)
             # one variant runs, so the workers' busy time adds up over variants: tighter than per k

@@ -38,3 +38,16 @@ def test_vehicle_plan_carries_runtime_kinds_and_routes():
     match = next(op for op in doc["operators"] if op["name"] == "match")
     assert all("routes" not in inp for inp in match["inputs"])
     assert doc["sources"][0]["kind"] == "trace" and doc["sources"][0]["trace"] == "ngsim_us101_cam1"
+
+
+@pytest.mark.parametrize("name", ["vqa_w9_t2_s0.json", "vehicle_w9_t3_s0_c2.json"])
+def test_shipped_examples_are_current_and_plan(name):
+    import json
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[2] / "examples" / "planner" / name
+    doc = json.loads(path.read_text())
+    stem = path.stem.split("_")
+    kw = {"cameras": int(stem[4][1:])} if stem[0] == "vehicle" else {}
+    assert doc == generate_problem(stem[0], int(stem[1][1:]), int(stem[2][1:]), int(stem[3][1:]), **kw)
+    result = plan(parse_problem(doc), "exact")
+    assert result.optimal and result.evaluation.feasible
