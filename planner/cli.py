@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     try:
         args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+        if args.time_limit is not None and not args.time_limit > 0:
+            raise PlannerError(f"--time-limit must be positive, got {args.time_limit}")
         problem = load_problem(args.problem).with_overrides(args.accuracy, args.throughput)
         if args.evaluate:
             return _evaluate(console, problem, args.evaluate)
