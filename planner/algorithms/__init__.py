@@ -1,0 +1,1 @@
+"""Planning algorithms selectable with --algo; `plan` runs one and checks its result."""

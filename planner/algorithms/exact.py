@@ -1,0 +1,313 @@
+"""`exact`: joint model selection and worker assignment as one MILP, solved by HiGHS.
+
+Formulation (T worker types, each a set of interchangeable workers, see planner/groups.py;
+link classes P, Q; tiers p, q; R_o the required rate of operator o):
+
+  m[o,k]  in {0,1}   operator o runs variant k;           sum_k m[o,k] = 1
+  n[o,t]  in Z+      workers of type t serving o;         sum_o n[o,t] <= |t|
+  x[o,k,t] >= 0      rate o serves on type t with k;      sum_{k,t} x[o,k,t] = R_o
+                     sum_k x[o,k,t] / cap(o,k,t) <= n[o,t]  (busy workers; one k is on),
+                     x[o,k,t] <= min(R_o, cap * |t|) * m[o,k]
+  accuracy           the variant choice is one of the combinations that meet the floor
+                     (one binary per feasible combination, or one no-good row per infeasible one,
+                     whichever is fewer; accuracy itself comes from planner/accuracy.py)
+  minimise           sum price(t) * n[o,t] + communication
+
+Communication, edge by edge (S = message size of the chosen variant pair, c = money/h per KB/s):
+- source s -> v: linear, sum_t c(s, class t) * S * x[v,k,t].
+- free edge u -> v (v has one input): the routing is a decision. f[P,Q,ku,kv] >= 0 is the rate
+  class P of u sends to class Q of v (never to a lower tier):
+      sum_{Q,kv} f = (R_v/R_u) * sum_{t in P} x[u,ku,t],   sum_{P,ku} f = sum_{t in Q} x[v,kv,t],
+  cost sum c(P,Q) * S(ku,kv) * f. Exact: any class-level flow splits over the workers of both
+  classes in proportion to their rates (prices are equal inside a class), and the plan writes
+  these per-sender routes for the runtime.
+- join edge u -> v (v joins several inputs by request): every sender a splits its traffic over
+  v's workers in proportion to their rates, so traffic a -> b is x_a * x_b * S / R_u, bilinear.
+  Forward traffic only means u's tiers all lie at or below v's tiers: one binary per tier
+  (the cut tier c) with sum_{t in tier p} x[u,.,t] <= R_u * [p <= c] and sum_{t in tier q} x[v,.,t]
+  <= R_v * [q >= c]. When class prices are potential-form, c(P,Q) = phi[q] - phi[p] for every
+  forward pair (always true for two tiers with tier-uniform prices, as in JellyBean's problems;
+  true for three tiers when edge->cloud = edge->hub + hub->cloud), the bilinear sum collapses:
+      sum_{P,Q} (phi_Q - phi_P) X_uP X_vQ / R_u = sum_Q phi_Q X_vQ - (R_v/R_u) sum_P phi_P X_uP
+  because sum_P X_uP = R_u and sum_Q X_vQ = R_v; backward pairs carry no traffic by the cut
+  and same-tier pairs cost 0 = phi_q - phi_q. That is linear and exact, no McCormick needed.
+  Variant-dependent S multiplies by auxiliaries g[q,ku,kv] (sum_ku g = X[v,kv,q], g <= R_v m[u,ku])
+  and h[p,ku,kv] (sum_kv h = X[u,ku,p], h <= R_u m[v,kv]), exact since one ku and one kv are on.
+  If prices are not potential-form, phi are the largest potentials below every price, the MILP
+  optimum is a lower bound, and the reported gap compares it with the plan's true cost.
+
+Everything else (worker types, capacities, rate sums, one operator per worker) is linear, so
+HiGHS's optimum with a zero gap is the optimum of the cost model of planner/costmodel.py.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from planner.accuracy import all_combinations
+from planner.costmodel import Assignment
+from planner.diagnose import infeasibility
+from planner.errors import InfeasibleError
+from planner.groups import BACKWARD, Groups, build_groups
+from planner.milp import Model
+from planner.problem import Problem
+
+TINY = 1e-9
+
+
+@dataclass
+class ExactInfo:
+    """What HiGHS proved: objective, dual bound, gap, and whether the linearization is exact."""
+
+    objective: float
+    dual_bound: float
+    status: int
+    potential_exact: bool
+    num_vars: int
+    num_types: int
+
+
+def solve_exact(problem: Problem, time_limit: float | None = 60.0) -> tuple[Assignment, ExactInfo]:
+    """Build and solve the MILP; return the decoded assignment and what was proven."""
+    g = build_groups(problem)
+    req = problem.required_rates()
+    ops = list(problem.operators)
+    combos = all_combinations(problem)
+    ok = [c for c in combos if c.accuracy >= problem.threshold - 1e-9]
+    if not ok:
+        raise InfeasibleError(infeasibility(problem))
+    allowed = {o: [k for k in problem.operators[o].variants if any(c.variants[o] == k for c in ok)] for o in ops}
+
+    mdl = Model()
+    m = {o: {k: mdl.var(1.0 if len(allowed[o]) == 1 else 0.0, 1.0, integer=len(allowed[o]) > 1)
+             for k in allowed[o]} for o in ops}
+    for o in ops:
+        if len(allowed[o]) > 1:
+            mdl.row([(m[o][k], 1.0) for k in allowed[o]], 1.0, 1.0)
+    _accuracy_rows(mdl, m, ops, combos, ok, allowed)
+
+    x: dict[tuple[str, str, int], int] = {}
+    n: dict[tuple[str, int], int] = {}
+    for o in ops:
+        ro = req[o]
+        for t, members in enumerate(g.type_members):
+            rep = members[0]
+            kcap = {k: float(problem.capacity(o, k)[rep]) for k in allowed[o]}
+            kcap = {k: c for k, c in kcap.items() if c > 0}
+            if not kcap:
+                continue
+            if any(math.isinf(g.class_source_price[e.src][g.type_class[t]])
+                   for e in problem.in_edges(o) if e.src in problem.sources):
+                continue
+            n[o, t] = mdl.var(0, len(members), obj=problem.workers[rep].cost_per_hour, integer=True)
+            for k, c in kcap.items():
+                x[o, k, t] = mdl.var(0, min(ro, c * len(members)))
+                if len(allowed[o]) > 1:
+                    mdl.row([(x[o, k, t], 1.0), (m[o][k], -min(ro, c * len(members)))], -np.inf, 0.0)
+            # one variant runs, so the workers' busy time adds up over variants: tighter than per k
+            mdl.row([(x[o, k, t], 1.0 / c) for k, c in kcap.items()] + [(n[o, t], -1.0)], -np.inf, 0.0)
+        terms = [(v, 1.0) for (oo, _, _), v in x.items() if oo == o]
+        if not terms:
+            raise InfeasibleError(infeasibility(problem))
+        mdl.row(terms, ro, ro)
+    for t, members in enumerate(g.type_members):
+        terms = [(n[o, t], 1.0) for o in ops if (o, t) in n]
+        if len(terms) > 1:
+            mdl.row(terms, -np.inf, float(len(members)))
+
+    flows: dict[tuple[str, str], dict] = {}
+    for e in problem.edges:
+        if e.src in problem.sources:
+            _source_edge(mdl, problem, g, e, x)
+        elif problem.is_join(e.dst):
+            _join_edge(mdl, problem, g, e, x, m, allowed, req)
+        else:
+            flows[e.src, e.dst] = _free_edge(mdl, problem, g, e, x, allowed, req)
+
+    res = mdl.solve(time_limit=time_limit)
+    if res.x is None:
+        if res.status == 2:
+            raise InfeasibleError(infeasibility(problem))
+        raise InfeasibleError(f"HiGHS found no plan within the time limit ({res.message})")
+    sol = res.x
+    variants = {o: max(allowed[o], key=lambda k: sol[m[o][k]]) for o in ops}
+    placement = _decode_placement(problem, g, x, sol, variants, req)
+    routes = {key: _decode_routes(problem, g, key, f, sol, placement, req) for key, f in flows.items()}
+    dual = float(getattr(res, "mip_dual_bound", res.fun) or res.fun)
+    info = ExactInfo(float(res.fun), dual, int(res.status), g.potential_exact, mdl.num_vars, g.num_types)
+    return Assignment(variants, placement, routes), info
+
+
+def _accuracy_rows(mdl: Model, m, ops, combos, ok, allowed) -> None:
+    """Restrict the variant choice to combinations that meet the accuracy floor."""
+    multi = [o for o in ops if len(allowed[o]) > 1]
+    if not multi:
+        return
+    ok_keys = {tuple(c.variants[o] for o in multi) for c in ok}
+    space = {tuple(c.variants[o] for o in multi) for c in combos
+             if all(c.variants[o] in allowed[o] for o in multi)}
+    bad = space - ok_keys
+    if not bad:
+        return
+    if len(bad) <= len(ok_keys):
+        for key in sorted(bad):
+            mdl.row([(m[o][k], 1.0) for o, k in zip(multi, key)], -np.inf, len(multi) - 1.0)
+        return
+    pick = {key: mdl.var(0, 1, integer=True) for key in sorted(ok_keys)}
+    mdl.row([(s, 1.0) for s in pick.values()], 1.0, 1.0)
+    for o_i, o in enumerate(multi):
+        for k in allowed[o]:
+            terms = [(s, 1.0) for key, s in pick.items() if key[o_i] == k]
+            mdl.row(terms + [(m[o][k], -1.0)], 0.0, 0.0)
+
+
+def _source_edge(mdl: Model, problem: Problem, g: Groups, e, x) -> None:
+    for (o, k, t), var in x.items():
+        if o != e.dst:
+            continue
+        price = g.class_source_price[e.src][g.type_class[t]]
+        mdl.add_obj(var, price * e.size("default", k))
+
+
+def _tier_sum(g: Groups, x, op: str, tier: int) -> list[tuple[int, float]]:
+    return [(v, 1.0) for (o, _, t), v in x.items() if o == op and g.class_tier[g.type_class[t]] == tier]
+
+
+def _join_edge(mdl: Model, problem: Problem, g: Groups, e, x, m, allowed, req) -> None:
+    """Product-of-rates traffic of a join, linear through tier potentials and a cut tier."""
+    u, v = e.src, e.dst
+    ru, rv = req[u], req[v]
+    tiers_u = sorted({g.class_tier[g.type_class[t]] for (o, _, t) in x if o == u})
+    tiers_v = sorted({g.class_tier[g.type_class[t]] for (o, _, t) in x if o == v})
+    tiers = sorted(set(tiers_u) | set(tiers_v))
+    if len(tiers) > 1:
+        theta = {c: mdl.var(0, 1, integer=True) for c in tiers}
+        mdl.row([(th, 1.0) for th in theta.values()], 1.0, 1.0)
+        for p in tiers_u:
+            mdl.row(_tier_sum(g, x, u, p) + [(theta[c], -ru) for c in tiers if c >= p], -np.inf, 0.0)
+        for q in tiers_v:
+            mdl.row(_tier_sum(g, x, v, q) + [(theta[c], -rv) for c in tiers if c <= q], -np.inf, 0.0)
+    phi = g.phi
+    sizes = {(ku, kv): e.size(ku, kv) for ku in allowed[u] for kv in allowed[v]}
+    if len(set(sizes.values())) == 1:
+        s = next(iter(sizes.values()))
+        for (o, k, t), var in x.items():
+            tier = g.class_tier[g.type_class[t]]
+            if o == v:
+                mdl.add_obj(var, s * phi[tier])
+            elif o == u:
+                mdl.add_obj(var, -s * (rv / ru) * phi[tier])
+        return
+    for q in tiers_v:
+        for kv in allowed[v]:
+            gs = {ku: mdl.var(0, rv, obj=sizes[ku, kv] * phi[q]) for ku in allowed[u]}
+            xs = [(var, -1.0) for (o, k, t), var in x.items()
+                  if o == v and k == kv and g.class_tier[g.type_class[t]] == q]
+            mdl.row([(gv, 1.0) for gv in gs.values()] + xs, 0.0, 0.0)
+            for ku, gv in gs.items():
+                mdl.row([(gv, 1.0), (m[u][ku], -rv)], -np.inf, 0.0)
+    for p in tiers_u:
+        for ku in allowed[u]:
+            hs = {kv: mdl.var(0, ru, obj=-sizes[ku, kv] * (rv / ru) * phi[p]) for kv in allowed[v]}
+            xs = [(var, -1.0) for (o, k, t), var in x.items()
+                  if o == u and k == ku and g.class_tier[g.type_class[t]] == p]
+            mdl.row([(hv, 1.0) for hv in hs.values()] + xs, 0.0, 0.0)
+            for kv, hv in hs.items():
+                mdl.row([(hv, 1.0), (m[v][kv], -ru)], -np.inf, 0.0)
+
+
+def _free_edge(mdl: Model, problem: Problem, g: Groups, e, x, allowed, req) -> dict:
+    """Transportation between the classes of u and v; the routes are decisions."""
+    u, v = e.src, e.dst
+    ratio = req[v] / req[u]
+    cls_u = sorted({g.type_class[t] for (o, _, t) in x if o == u})
+    cls_v = sorted({g.type_class[t] for (o, _, t) in x if o == v})
+    flows: dict[tuple[int, int, str, str], int] = {}
+    for P in cls_u:
+        for Q in cls_v:
+            price = g.class_price[P, Q]
+            if price == BACKWARD:
+                continue
+            for ku in allowed[u]:
+                for kv in allowed[v]:
+                    flows[P, Q, ku, kv] = mdl.var(0, req[v], obj=price * e.size(ku, kv))
+    for P in cls_u:
+        for ku in allowed[u]:
+            terms = [(f, 1.0) for (p, _, k, _), f in flows.items() if p == P and k == ku]
+            terms += [(var, -ratio) for (o, k, t), var in x.items() if o == u and k == ku and g.type_class[t] == P]
+            mdl.row(terms, 0.0, 0.0)
+    for Q in cls_v:
+        for kv in allowed[v]:
+            terms = [(f, 1.0) for (_, q, _, k), f in flows.items() if q == Q and k == kv]
+            terms += [(var, -1.0) for (o, k, t), var in x.items() if o == v and k == kv and g.type_class[t] == Q]
+            mdl.row(terms, 0.0, 0.0)
+    return flows
+
+
+def _decode_placement(problem: Problem, g: Groups, x, sol, variants, req) -> dict[str, dict[str, float]]:
+    """Turn type-level rates into named workers, each filled evenly and within capacity."""
+    used = [0] * g.num_types
+    placement: dict[str, dict[str, float]] = {}
+    for o in problem.operators:
+        k = variants[o]
+        per_type = {t: sol[var] for (oo, kk, t), var in x.items() if oo == o and kk == k and sol[var] > TINY * req[o]}
+        total = sum(per_type.values())
+        out: dict[str, float] = {}
+        for t, rate in sorted(per_type.items()):
+            rate *= req[o] / total
+            cap = float(problem.capacity(o, k)[g.type_members[t][0]])
+            count = max(1, math.ceil(rate / cap - 1e-7))
+            members = g.type_members[t][used[t]:used[t] + count]
+            used[t] += len(members)
+            for w in members:
+                out[problem.workers[w].name] = float(rate / len(members))
+        placement[o] = out
+    return placement
+
+
+def _decode_routes(problem: Problem, g: Groups, edge: tuple[str, str], flows: dict, sol, placement,
+                   req) -> dict[str, dict[str, float]]:
+    """Split class-level flows over workers in proportion to their rates, then balance exactly."""
+    u, v = edge
+    idx = {w.name: w.index for w in problem.workers}
+    cls = {name: g.type_class[g.type_of[idx[name]]] for name in list(placement[u]) + list(placement[v])}
+    senders = list(placement[u])
+    receivers = list(placement[v])
+    ratio = req[v] / req[u]
+    class_flow: dict[tuple[int, int], float] = {}
+    for (P, Q, ku, kv), var in flows.items():
+        class_flow[P, Q] = class_flow.get((P, Q), 0.0) + sol[var]
+    xu = {a: placement[u][a] for a in senders}
+    xv = {b: placement[v][b] for b in receivers}
+    tot_u: dict[int, float] = {}
+    tot_v: dict[int, float] = {}
+    for a, r in xu.items():
+        tot_u[cls[a]] = tot_u.get(cls[a], 0.0) + r
+    for b, r in xv.items():
+        tot_v[cls[b]] = tot_v.get(cls[b], 0.0) + r
+    mat = np.zeros((len(senders), len(receivers)))
+    for i, a in enumerate(senders):
+        for j, b in enumerate(receivers):
+            f = class_flow.get((cls[a], cls[b]), 0.0)
+            if f > 0 and problem.link_cost_per_kb_s(idx[a], idx[b]) != math.inf:
+                mat[i, j] = f * (xu[a] / tot_u[cls[a]]) * (xv[b] / tot_v[cls[b]])
+    row_target = np.array([xu[a] * ratio for a in senders])
+    col_target = np.array([xv[b] for b in receivers])
+    mat = _balance(mat, row_target, col_target)
+    return {a: {b: float(mat[i, j]) for j, b in enumerate(receivers) if mat[i, j] > 0}
+            for i, a in enumerate(senders)}
+
+
+def _balance(mat: np.ndarray, rows: np.ndarray, cols: np.ndarray, rounds: int = 200) -> np.ndarray:
+    """Iterative proportional fitting: scale rows and columns until both sums match."""
+    for _ in range(rounds):
+        rs = mat.sum(axis=1)
+        mat = mat * np.divide(rows, rs, out=np.ones_like(rows), where=rs > 0)[:, None]
+        cs = mat.sum(axis=0)
+        mat = mat * np.divide(cols, cs, out=np.ones_like(cols), where=cs > 0)[None, :]
+        if np.allclose(mat.sum(axis=1), rows, rtol=1e-12, atol=1e-12):
+            break
+    return mat

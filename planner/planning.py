@@ -1,0 +1,63 @@
+"""Run one algorithm by name, time it, and check its plan with the independent cost model."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from planner.algorithms import baselines
+from planner.algorithms.bruteforce import solve_bruteforce
+from planner.algorithms.exact import solve_exact
+from planner.algorithms.jellybean import solve_jellybean
+from planner.costmodel import Assignment, Evaluation, evaluate
+from planner.errors import PlannerError
+from planner.problem import Problem
+
+ALGORITHMS = ("exact", "jellybean", "bruteforce", "ff", "bf", "ptc", "spc", "pte")
+
+
+@dataclass
+class PlanResult:
+    """An algorithm's plan with its checked figures; `optimal`/`gap` say what was proven."""
+
+    algorithm: str
+    assignment: Assignment
+    evaluation: Evaluation
+    plan_time_s: float
+    optimal: bool = False
+    gap: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def plan(problem: Problem, algorithm: str, time_limit: float | None = 60.0) -> PlanResult:
+    """Plan with `algorithm`; raises PlannerError subclasses for bad input or infeasibility."""
+    if algorithm not in ALGORITHMS:
+        raise PlannerError(f"unknown algorithm '{algorithm}' (choose from {', '.join(ALGORITHMS)})")
+    start = time.perf_counter()
+    optimal, gap, notes = False, None, []
+    if algorithm == "exact":
+        assignment, info = solve_exact(problem, time_limit)
+    elif algorithm == "jellybean":
+        assignment = solve_jellybean(problem)
+    elif algorithm == "bruteforce":
+        assignment = solve_bruteforce(problem)
+        optimal, gap = True, 0.0
+    else:
+        solver = {"ff": baselines.first_fit, "bf": baselines.best_fit, "ptc": baselines.pytorch_cloud,
+                  "spc": baselines.spark_cloud, "pte": baselines.pytorch_edge}[algorithm]
+        assignment = solver(problem)
+    elapsed = time.perf_counter() - start
+    ev = evaluate(problem, assignment)
+    if not ev.feasible:
+        raise PlannerError(f"{algorithm} produced a plan the cost model rejects: {ev.violations[0]}")
+    if algorithm == "exact":
+        total = ev.total_cost
+        bound = min(info.dual_bound, total)
+        gap = max(0.0, (total - bound) / total) if total > 0 else 0.0
+        optimal = info.status == 0 and info.potential_exact and gap <= 1e-6
+        if not info.potential_exact:
+            notes.append("link prices are not per-tier potential differences: the MILP bound is a "
+                         "lower bound on join traffic")
+        if info.status != 0:
+            notes.append("HiGHS stopped at the time limit before proving optimality")
+    return PlanResult(algorithm, assignment, ev, elapsed, optimal, gap, notes)

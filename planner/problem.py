@@ -1,0 +1,638 @@
+"""The planning problem: dataflow, variants, workers, profiles, link prices and floors.
+
+`load_problem` reads the self-describing JSON format of `../shared/data/planner/vqa_medium.json`
+(see docs/planner.md) and validates it; every error names the JSON path of the bad field.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from planner.errors import ProblemError
+
+DEFAULT_TIER_NAMES = {1: ["edge"], 2: ["edge", "cloud"], 3: ["edge", "hub", "cloud"]}
+GB_PER_HOUR_PER_KB_PER_S = 3600.0 / 1024.0 / 1024.0
+
+
+@dataclass(frozen=True)
+class Worker:
+    """A host that can serve one ML operator, rented at a full hourly price."""
+
+    name: str
+    index: int
+    tier: int
+    cost_per_hour: float
+    device: str | None = None
+
+
+@dataclass(frozen=True)
+class Source:
+    """A data source on tier 0 injecting requests at a fixed rate; not a worker."""
+
+    name: str
+    rate: float
+    tier: int = 0
+    worker: str | None = None
+    runtime: dict | None = None
+
+
+@dataclass(frozen=True)
+class Operator:
+    """An ML operator: one variant is chosen and served by a set of workers."""
+
+    name: str
+    inputs: tuple[str, ...]
+    variants: tuple[str, ...]
+    runtime: dict | None = None
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A dataflow edge with its rate ratio and message size (KB per downstream request)."""
+
+    src: str
+    dst: str
+    ratio: float
+    sizes: dict[tuple[str, str], float]
+
+    def size(self, src_variant: str, dst_variant: str) -> float:
+        """Message size for a variant pair, falling back to 'default' rows like JellyBean."""
+        for key in ((src_variant, dst_variant), ("default", dst_variant),
+                    (src_variant, "default"), ("default", "default")):
+            if key in self.sizes:
+                return self.sizes[key]
+        raise KeyError((self.src, self.dst, src_variant, dst_variant))
+
+
+@dataclass(frozen=True)
+class OperatorProfile:
+    """Per-variant samples (input accuracies -> output accuracy) of one operator."""
+
+    operator: str
+    inputs: tuple[str, ...]
+    samples: dict[str, tuple[tuple[tuple[float, ...], float], ...]]
+    surrogate: dict[str, float]
+
+    def exact_hit(self, variant: str, inputs: tuple[float, ...]) -> float | None:
+        """The best output among samples taken at exactly these input accuracies, if any."""
+        table = self.__dict__.get("_hits")
+        if table is None:
+            table = {}
+            for v, rows in self.samples.items():
+                for ins, out in rows:
+                    key = (v, ins)
+                    table[key] = max(out, table.get(key, out))
+            object.__setattr__(self, "_hits", table)
+        return table.get((variant, inputs))
+
+
+@dataclass
+class Problem:
+    """A validated planning problem; arrays are indexed by worker index."""
+
+    name: str
+    sources: dict[str, Source]
+    operators: dict[str, Operator]          # ML operators in topological order
+    edges: list[Edge]
+    sink: str
+    workers: list[Worker]
+    tier_names: list[str]
+    latency_ms: dict[str, dict[str, np.ndarray]]   # op -> variant -> ms per worker (nan: cannot run)
+    scale: float                                   # comm_cost_scaling_factor
+    worker_price: np.ndarray                       # W x W money per GB before scaling
+    source_price: dict[str, np.ndarray]            # source -> W money per GB before scaling
+    threshold: float
+    profiles: dict[str, OperatorProfile]
+    end_to_end: tuple[tuple[str, ...], dict[tuple[str, ...], float]] | None
+    raw: dict = field(repr=False, default_factory=dict)
+    origin: str = "problem.json"
+
+    # ---- derived views -------------------------------------------------------------------
+    @property
+    def num_tiers(self) -> int:
+        return len(self.tier_names)
+
+    @property
+    def tiers(self) -> np.ndarray:
+        return np.array([w.tier for w in self.workers], dtype=int)
+
+    @property
+    def costs(self) -> np.ndarray:
+        return np.array([w.cost_per_hour for w in self.workers], dtype=float)
+
+    def worker(self, name: str) -> Worker:
+        return self._by_name()[name]
+
+    def _by_name(self) -> dict[str, Worker]:
+        cache = self.__dict__.get("_worker_index")
+        if cache is None:
+            cache = {w.name: w for w in self.workers}
+            self.__dict__["_worker_index"] = cache
+        return cache
+
+    def capacity(self, op: str, variant: str) -> np.ndarray:
+        """Requests/s each worker sustains for (op, variant): 1000/latency, 0 where it cannot run."""
+        lat = self.latency_ms[op][variant]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cap = np.where(np.isfinite(lat) & (lat > 0), 1000.0 / lat, 0.0)
+        return cap
+
+    def in_edges(self, node: str) -> list[Edge]:
+        return [e for e in self.edges if e.dst == node]
+
+    def out_edges(self, node: str) -> list[Edge]:
+        return [e for e in self.edges if e.src == node]
+
+    def is_join(self, op: str) -> bool:
+        """A multi-input operator joins its inputs by request: every input uses the same split."""
+        return len(self.operators[op].inputs) > 1
+
+    def cached(self, key: str, build):
+        """Memoise a derived value that depends only on the problem's data (not on floors)."""
+        cache = self.__dict__.setdefault("_cache", {})
+        if key not in cache:
+            cache[key] = build()
+        return cache[key]
+
+    def required_rates(self) -> dict[str, float]:
+        """required(v) = min over inputs u of required(u) * ratio(u, v); sources inject."""
+        rates: dict[str, float] = {s.name: s.rate for s in self.sources.values()}
+        for op in self.operators:
+            rates[op] = min(rates[e.src] * e.ratio for e in self.in_edges(op))
+        return rates
+
+    def link_cost_per_kb_s(self, sender: int, receiver: int) -> float:
+        """Money per hour for 1 KB/s from worker to worker; inf if it flows to a lower tier."""
+        return self._priced(self.workers[sender].tier, self.workers[receiver].tier,
+                            self.worker_price[sender, receiver])
+
+    def source_cost_per_kb_s(self, source: str, receiver: int) -> float:
+        """Money per hour for 1 KB/s from a source to a worker; inf below the source's tier."""
+        return self._priced(self.sources[source].tier, self.workers[receiver].tier,
+                            self.source_price[source][receiver])
+
+    def _priced(self, tier_from: int, tier_to: int, price_per_gb: float) -> float:
+        """Free inside a tier, forbidden downwards, else the scaled price per GB as per KB/s-hour."""
+        if tier_to == tier_from:
+            return 0.0
+        if tier_to < tier_from:
+            return math.inf
+        return float(price_per_gb) * self.scale * GB_PER_HOUR_PER_KB_PER_S
+
+    def with_overrides(self, accuracy: float | None = None, throughput: float | None = None) -> "Problem":
+        """A copy with another accuracy floor, or source rates scaled so the sink needs `throughput`."""
+        out = replace(self)
+        out.__dict__["_cache"] = self.__dict__.setdefault("_cache", {})   # accuracy ignores floors and rates
+        if accuracy is not None:
+            out.threshold = float(accuracy)
+        if throughput is not None:
+            if not throughput > 0:
+                raise ProblemError(f"--throughput must be positive, got {throughput}")
+            factor = throughput / self.required_rates()[self.sink]
+            out.sources = {n: replace(s, rate=s.rate * factor) for n, s in self.sources.items()}
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading and validation
+# ---------------------------------------------------------------------------------------------
+
+class _Reader:
+    """Typed access into the JSON document that reports errors with their JSON path."""
+
+    def __init__(self, origin: str):
+        self.origin = origin
+
+    def fail(self, path: str, msg: str) -> ProblemError:
+        return ProblemError(f"{self.origin}: {path}: {msg}" if path else f"{self.origin}: {msg}")
+
+    def get(self, obj: dict, key: str, path: str, kind: type | tuple, optional: bool = False,
+            default: Any = None) -> Any:
+        full = f"{path}.{key}" if path else key
+        if not isinstance(obj, dict):
+            raise self.fail(path, "expected an object")
+        if key not in obj or obj[key] is None:
+            if optional:
+                return default
+            raise self.fail(full, "missing field")
+        return self.check(obj[key], full, kind)
+
+    def check(self, value: Any, path: str, kind: type | tuple) -> Any:
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if float in kinds and isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(float(value)):
+                raise self.fail(path, f"expected a finite number, got {value!r}")
+            return float(value) if int not in kinds else value
+        if isinstance(value, bool) and bool not in kinds:
+            raise self.fail(path, f"expected {_kind_name(kinds)}, got {value!r}")
+        if not isinstance(value, kinds):
+            raise self.fail(path, f"expected {_kind_name(kinds)}, got {type(value).__name__}")
+        return value
+
+
+def _kind_name(kinds: tuple) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", float: "a number", int: "an integer",
+             bool: "a boolean"}
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def load_problem(path: str | Path) -> Problem:
+    """Read and validate a problem file; raises ProblemError naming the JSON path."""
+    p = Path(path)
+    origin = p.name
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise ProblemError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ProblemError(f"{origin}: not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    return parse_problem(data, origin)
+
+
+def parse_problem(data: Any, origin: str = "problem.json") -> Problem:
+    """Validate a problem document (already parsed JSON) and build the Problem."""
+    r = _Reader(origin)
+    if not isinstance(data, dict):
+        raise r.fail("", "top level must be an object")
+    name = r.get(data, "problem", "", str, optional=True, default=Path(origin).stem)
+
+    # ---- workers and tiers ---------------------------------------------------------------
+    workers_raw = r.get(data, "workers", "", list)
+    if not workers_raw:
+        raise r.fail("workers", "no workers")
+    workers: list[Worker] = []
+    seen: set[str] = set()
+    for i, w in enumerate(workers_raw):
+        wp = f"workers[{i}]"
+        wname = r.get(w, "name", wp, str)
+        if wname in seen:
+            raise r.fail(f"{wp}.name", f"duplicate worker '{wname}'")
+        seen.add(wname)
+        tier = r.get(w, "tier", wp, int)
+        if tier < 0:
+            raise r.fail(f"{wp}.tier", f"tier must be >= 0, got {tier}")
+        cost = r.get(w, "cost_per_hour", wp, float)
+        if cost < 0:
+            raise r.fail(f"{wp}.cost_per_hour", f"must be >= 0, got {cost}")
+        device = r.get(w, "device", wp, str, optional=True)
+        workers.append(Worker(wname, i, tier, float(cost), device))
+    num_tiers = max(w.tier for w in workers) + 1
+    tiers_raw = r.get(data, "tiers", "", list, optional=True)
+    if tiers_raw is not None:
+        for t, members in enumerate(tiers_raw):
+            r.check(members, f"tiers[{t}]", list)
+            for j, wn in enumerate(members):
+                if wn not in seen:
+                    raise r.fail(f"tiers[{t}][{j}]", f"no such worker '{wn}'")
+                declared = next(w.tier for w in workers if w.name == wn)
+                if declared != t:
+                    raise r.fail(f"tiers[{t}][{j}]", f"worker '{wn}' has tier {declared} in workers")
+        num_tiers = max(num_tiers, len(tiers_raw))
+    tier_names = r.get(data, "tier_names", "", list, optional=True)
+    if tier_names is None:
+        tier_names = DEFAULT_TIER_NAMES.get(num_tiers, [f"tier{t}" for t in range(num_tiers)])
+    else:
+        if len(tier_names) < num_tiers:
+            raise r.fail("tier_names", f"names {len(tier_names)} tiers, workers use {num_tiers}")
+        for t, tn in enumerate(tier_names):
+            r.check(tn, f"tier_names[{t}]", str)
+        tier_names = list(tier_names)
+    windex = {w.name: w.index for w in workers}
+
+    # ---- dataflow -------------------------------------------------------------------------
+    flow = r.get(data, "dataflow", "", dict)
+    ops_raw = r.get(flow, "operators", "dataflow", list)
+    sources: dict[str, Source] = {}
+    ml_ops: dict[str, Operator] = {}
+    node_paths: dict[str, str] = {}
+    for i, o in enumerate(ops_raw):
+        op_path = f"dataflow.operators[{i}]"
+        oname = r.get(o, "name", op_path, str)
+        if oname in node_paths:
+            raise r.fail(f"{op_path}.name", f"duplicate operator '{oname}'")
+        node_paths[oname] = op_path
+        kind = r.get(o, "kind", op_path, str)
+        if kind == "source":
+            rate = r.get(o, "injection_rate_per_s", op_path, float)
+            if not rate > 0:
+                raise r.fail(f"{op_path}.injection_rate_per_s", f"must be > 0, got {rate}")
+            stier = r.get(o, "located_on_tier", op_path, int, optional=True, default=0)
+            sworker = r.get(o, "worker", op_path, str, optional=True)
+            sruntime = r.get(o, "runtime", op_path, dict, optional=True)
+            if sruntime is not None:
+                r.get(sruntime, "kind", f"{op_path}.runtime", str)
+                r.get(sruntime, "params", f"{op_path}.runtime", dict, optional=True)
+            sources[oname] = Source(oname, float(rate), stier, sworker, sruntime)
+        elif kind in ("ml_operator", "operator"):
+            inputs = r.get(o, "input_operators", op_path, list)
+            for j, u in enumerate(inputs):
+                r.check(u, f"{op_path}.input_operators[{j}]", str)
+            if not inputs:
+                raise r.fail(f"{op_path}.input_operators", "an ML operator needs at least one input")
+            variants = r.get(o, "variants", op_path, list)
+            if not variants:
+                raise r.fail(f"{op_path}.variants", "no variants")
+            for j, v in enumerate(variants):
+                r.check(v, f"{op_path}.variants[{j}]", str)
+            if len(set(variants)) != len(variants):
+                raise r.fail(f"{op_path}.variants", "duplicate variant names")
+            oruntime = r.get(o, "runtime", op_path, dict, optional=True)
+            if oruntime is not None:
+                r.get(oruntime, "kind", f"{op_path}.runtime", str, optional=True)
+                r.get(oruntime, "params", f"{op_path}.runtime", dict, optional=True)
+                vp = r.get(oruntime, "variant_params", f"{op_path}.runtime", dict, optional=True)
+                for vk in (vp or {}):
+                    if vk not in variants:
+                        raise r.fail(f"{op_path}.runtime.variant_params.{vk}", f"no such variant '{vk}'")
+            ml_ops[oname] = Operator(oname, tuple(inputs), tuple(variants), oruntime)
+        else:
+            raise r.fail(f"{op_path}.kind", f"unknown kind '{kind}' (expected 'source' or 'ml_operator')")
+    if not ml_ops:
+        raise r.fail("dataflow.operators", "no ML operators")
+    for oname, op in ml_ops.items():
+        for j, u in enumerate(op.inputs):
+            if u not in node_paths:
+                raise r.fail(f"{node_paths[oname]}.input_operators[{j}]", f"no such operator '{u}'")
+
+    edges_raw = r.get(flow, "edges", "dataflow", list)
+    edges: list[Edge] = []
+    edge_keys: set[tuple[str, str]] = set()
+    for i, e in enumerate(edges_raw):
+        ep = f"dataflow.edges[{i}]"
+        src = r.get(e, "from", ep, str)
+        dst = r.get(e, "to", ep, str)
+        if src not in node_paths:
+            raise r.fail(f"{ep}.from", f"no such operator '{src}'")
+        if dst not in ml_ops:
+            raise r.fail(f"{ep}.to", f"no such ML operator '{dst}'")
+        if src not in ml_ops[dst].inputs:
+            raise r.fail(ep, f"'{src}' is not in input_operators of '{dst}'")
+        if (src, dst) in edge_keys:
+            raise r.fail(ep, f"duplicate edge {src} -> {dst}")
+        edge_keys.add((src, dst))
+        ratio = r.get(e, "throughput_normalization_ratio", ep, float, optional=True, default=1.0)
+        if not ratio > 0:
+            raise r.fail(f"{ep}.throughput_normalization_ratio", f"must be > 0, got {ratio}")
+        rows = r.get(e, "message_size_kb_by_variant", ep, list, optional=True)
+        rows_key = "message_size_kb_by_variant"
+        if rows is None:
+            rows = r.get(e, "message_size_kb_raw_rows", ep, list)
+            rows_key = "message_size_kb_raw_rows"
+        sizes: dict[tuple[str, str], float] = {}
+        for j, row in enumerate(rows):
+            rp = f"{ep}.{rows_key}[{j}]"
+            fv = r.get(row, "from_variant", rp, str)
+            tv = r.get(row, "to_variant", rp, str)
+            kb = r.get(row, "message_size_kb", rp, float)
+            if kb < 0:
+                raise r.fail(f"{rp}.message_size_kb", f"must be >= 0, got {kb}")
+            sizes[(fv, tv)] = float(kb)
+        edge = Edge(src, dst, float(ratio), sizes)
+        src_variants = ml_ops[src].variants if src in ml_ops else ("default",)
+        for ku in src_variants:
+            for kv in ml_ops[dst].variants:
+                try:
+                    edge.size(ku, kv)
+                except KeyError:
+                    raise r.fail(f"{ep}.{rows_key}", f"no message size for variants {ku} -> {kv}") from None
+        edges.append(edge)
+    for oname, op in ml_ops.items():
+        for u in op.inputs:
+            if (u, oname) not in edge_keys:
+                raise r.fail("dataflow.edges", f"missing edge {u} -> {oname}")
+
+    graph = nx.DiGraph()
+    graph.add_nodes_from(node_paths)
+    graph.add_edges_from(edge_keys)
+    if not nx.is_directed_acyclic_graph(graph):
+        cycle = " -> ".join(u for u, _ in nx.find_cycle(graph))
+        raise r.fail("dataflow.edges", f"cycle {cycle}")
+    order = [n for n in nx.lexicographical_topological_sort(graph, key=lambda n: list(node_paths).index(n))
+             if n in ml_ops]
+    ml_ops = {n: ml_ops[n] for n in order}
+
+    sink = r.get(flow, "sink", "dataflow", str, optional=True)
+    sinks = [n for n in ml_ops if graph.out_degree(n) == 0]
+    if sink is None:
+        if len(sinks) != 1:
+            raise r.fail("dataflow.sink", f"missing field and the dataflow has sinks {sinks}")
+        sink = sinks[0]
+    elif sink not in ml_ops:
+        raise r.fail("dataflow.sink", f"no such ML operator '{sink}'")
+    elif sinks != [sink]:
+        raise r.fail("dataflow.sink", f"'{sink}' is not the only operator without outputs {sinks}")
+
+    for sname, s in sources.items():
+        sp = node_paths[sname]
+        if s.worker is not None and s.worker in windex and workers[windex[s.worker]].tier != s.tier:
+            raise r.fail(f"{sp}.worker", f"worker '{s.worker}' is not on tier {s.tier}")
+
+    # ---- execution profiles -----------------------------------------------------------------
+    lat_raw = r.get(data, "execution_latency_ms", "", dict)
+    latency: dict[str, dict[str, np.ndarray]] = {}
+    for oname, op in ml_ops.items():
+        per_op = r.get(lat_raw, oname, "execution_latency_ms", dict)
+        latency[oname] = {}
+        for variant in op.variants:
+            vpath = f"execution_latency_ms.{oname}.{variant}"
+            per_var = r.get(per_op, variant, f"execution_latency_ms.{oname}", dict)
+            arr = np.full(len(workers), np.nan)
+            for key in per_var:
+                if key not in windex:
+                    raise r.fail(f"{vpath}.{key}", f"no such worker '{key}'")
+            for w in workers:
+                if w.name not in per_var:
+                    raise r.fail(vpath, f"missing worker '{w.name}'")
+                val = per_var[w.name]
+                if val is None:
+                    continue
+                val = r.check(val, f"{vpath}.{w.name}", float)
+                if not val > 0:
+                    raise r.fail(f"{vpath}.{w.name}", f"latency must be > 0 ms (null: cannot run), got {val}")
+                arr[w.index] = float(val)
+            latency[oname][variant] = arr
+        for key in per_op:
+            if key not in op.variants:
+                raise r.fail(f"execution_latency_ms.{oname}.{key}", f"no such variant '{key}'")
+    for key in lat_raw:
+        if key not in ml_ops:
+            raise r.fail(f"execution_latency_ms.{key}", f"no such ML operator '{key}'")
+
+    # ---- links ----------------------------------------------------------------------------
+    links = r.get(data, "links", "", dict, optional=True, default={})
+    scale = r.get(links, "comm_cost_scaling_factor", "links", float, optional=True, default=1.0)
+    if scale < 0:
+        raise r.fail("links.comm_cost_scaling_factor", f"must be >= 0, got {scale}")
+    unlisted = r.get(links, "unlisted_pair_cost_per_gb", "links", float, optional=True, default=0.0)
+    tier_matrix = r.get(links, "tier_cost_per_gb", "links", list, optional=True)
+    W = len(workers)
+    tiers = np.array([w.tier for w in workers])
+    price = np.full((W, W), float(unlisted))
+    src_price = {s: np.full(W, float(unlisted)) for s in sources}
+    if tier_matrix is not None:
+        tm = _tier_matrix(r, tier_matrix, num_tiers)
+        price = tm[tiers][:, tiers].copy()
+        for s, src in sources.items():
+            src_price[s] = tm[src.tier][tiers].copy()
+    for i, row in enumerate(r.get(links, "worker_to_worker_cost_per_gb", "links", list, optional=True, default=[])):
+        lp = f"links.worker_to_worker_cost_per_gb[{i}]"
+        a = r.get(row, "from_worker", lp, str)
+        b = r.get(row, "to_worker", lp, str)
+        for key, wn in (("from_worker", a), ("to_worker", b)):
+            if wn not in windex:
+                raise r.fail(f"{lp}.{key}", f"no such worker '{wn}'")
+        c = r.get(row, "cost_per_gb", lp, float)
+        if c < 0:
+            raise r.fail(f"{lp}.cost_per_gb", f"must be >= 0, got {c}")
+        price[windex[a], windex[b]] = c
+    for i, row in enumerate(r.get(links, "source_to_worker_cost_per_gb", "links", list, optional=True, default=[])):
+        lp = f"links.source_to_worker_cost_per_gb[{i}]"
+        s = r.get(row, "source", lp, str)
+        if s not in sources:
+            raise r.fail(f"{lp}.source", f"no such source '{s}'")
+        wn = r.get(row, "worker", lp, str)
+        if wn not in windex:
+            raise r.fail(f"{lp}.worker", f"no such worker '{wn}'")
+        c = r.get(row, "cost_per_gb", lp, float)
+        if c < 0:
+            raise r.fail(f"{lp}.cost_per_gb", f"must be >= 0, got {c}")
+        src_price[s][windex[wn]] = c
+
+    # ---- accuracy -------------------------------------------------------------------------
+    acc = r.get(data, "accuracy", "", dict)
+    threshold = r.get(acc, "threshold", "accuracy", float)
+    acc_sink = r.get(acc, "sink", "accuracy", str, optional=True, default=sink)
+    if acc_sink != sink:
+        raise r.fail("accuracy.sink", f"'{acc_sink}' is not the dataflow sink '{sink}'")
+    profiles = _read_profiles(r, acc, ml_ops)
+    end_to_end = _read_end_to_end(r, acc, ml_ops)
+
+    problem = Problem(name=name, sources=sources, operators=ml_ops, edges=edges, sink=sink,
+                      workers=workers, tier_names=tier_names, latency_ms=latency, scale=float(scale),
+                      worker_price=price, source_price=src_price, threshold=float(threshold),
+                      profiles=profiles, end_to_end=end_to_end, raw=data, origin=origin)
+    _check_accuracy_coverage(r, problem)
+    _check_throughput_target(r, data, problem)
+    return problem
+
+
+def _tier_matrix(r: _Reader, rows: list, num_tiers: int) -> np.ndarray:
+    if len(rows) < num_tiers:
+        raise r.fail("links.tier_cost_per_gb", f"needs {num_tiers} rows, got {len(rows)}")
+    out = np.zeros((len(rows), len(rows)))
+    for p, row in enumerate(rows):
+        r.check(row, f"links.tier_cost_per_gb[{p}]", list)
+        if len(row) != len(rows):
+            raise r.fail(f"links.tier_cost_per_gb[{p}]", f"needs {len(rows)} entries, got {len(row)}")
+        for q, c in enumerate(row):
+            c = r.check(c, f"links.tier_cost_per_gb[{p}][{q}]", float)
+            if c < 0:
+                raise r.fail(f"links.tier_cost_per_gb[{p}][{q}]", f"must be >= 0, got {c}")
+            out[p, q] = c
+    return out
+
+
+def _read_profiles(r: _Reader, acc: dict, ml_ops: dict[str, Operator]) -> dict[str, OperatorProfile]:
+    rows = r.get(acc, "per_operator_profiles", "accuracy", list, optional=True, default=[])
+    out: dict[str, OperatorProfile] = {}
+    for i, row in enumerate(rows):
+        pp = f"accuracy.per_operator_profiles[{i}]"
+        op = r.get(row, "operator", pp, str)
+        if op not in ml_ops:
+            raise r.fail(f"{pp}.operator", f"no such ML operator '{op}'")
+        inputs = tuple(r.get(row, "input_operators", pp, list, optional=True, default=[]))
+        for j, u in enumerate(inputs):
+            if u not in ml_ops:
+                raise r.fail(f"{pp}.input_operators[{j}]", f"no such ML operator '{u}'")
+        variants = r.get(row, "variants", pp, dict)
+        samples: dict[str, tuple] = {}
+        surrogate: dict[str, float] = {}
+        for vname, vrow in variants.items():
+            vp = f"{pp}.variants.{vname}"
+            if vname not in ml_ops[op].variants:
+                raise r.fail(vp, f"no such variant '{vname}'")
+            got = []
+            for k, s in enumerate(r.get(vrow, "samples", vp, list)):
+                sp = f"{vp}.samples[{k}]"
+                ins = r.get(s, "inputs_accuracy", sp, list, optional=True, default=[])
+                if len(ins) != len(inputs):
+                    raise r.fail(f"{sp}.inputs_accuracy", f"expected {len(inputs)} values, got {len(ins)}")
+                ins = tuple(float(r.check(x, f"{sp}.inputs_accuracy[{m}]", float)) for m, x in enumerate(ins))
+                got.append((ins, float(r.get(s, "output_accuracy", sp, float))))
+            if not got:
+                raise r.fail(f"{vp}.samples", "no samples")
+            samples[vname] = tuple(got)
+            sur = r.get(vrow, "beam_search_cost_surrogate", vp, float, optional=True)
+            if sur is not None:
+                surrogate[vname] = float(sur)
+        out[op] = OperatorProfile(op, inputs, samples, surrogate)
+    return out
+
+
+def _read_end_to_end(r: _Reader, acc: dict, ml_ops: dict[str, Operator]):
+    table = r.get(acc, "end_to_end_table", "accuracy", list, optional=True)
+    if table is None:
+        return None
+    ops = r.get(acc, "end_to_end_operators", "accuracy", list)
+    for j, o in enumerate(ops):
+        if o not in ml_ops:
+            raise r.fail(f"accuracy.end_to_end_operators[{j}]", f"no such ML operator '{o}'")
+    rows: dict[tuple[str, ...], float] = {}
+    for i, row in enumerate(table):
+        tp = f"accuracy.end_to_end_table[{i}]"
+        combo = []
+        for o in ops:
+            v = r.get(row, o, tp, str)
+            if v not in ml_ops[o].variants:
+                raise r.fail(f"{tp}.{o}", f"no such variant '{v}'")
+            combo.append(v)
+        rows[tuple(combo)] = float(r.get(row, "end_to_end_accuracy", tp, float))
+    return tuple(ops), rows
+
+
+def _check_accuracy_coverage(r: _Reader, problem: Problem) -> None:
+    """Every ML operator must be scored either by the end-to-end table or by its profile."""
+    covered = set(problem.end_to_end[0]) if problem.end_to_end else set()
+    for op in problem.operators:
+        prof = problem.profiles.get(op)
+        if prof is None:
+            if not problem.end_to_end:
+                raise r.fail("accuracy.per_operator_profiles", f"no profile for operator '{op}'")
+            continue
+        for v in problem.operators[op].variants:
+            if v not in prof.samples and op not in covered:
+                raise r.fail(f"accuracy.per_operator_profiles.{op}", f"no samples for variant '{v}'")
+    if problem.end_to_end:
+        ops, rows = problem.end_to_end
+        others = [o for o in problem.operators if o not in ops and len(problem.operators[o].variants) > 1]
+        if others:
+            raise r.fail("accuracy.end_to_end_operators", f"misses operators with several variants {others}")
+    if problem.sink not in problem.profiles and not problem.end_to_end:
+        raise r.fail("accuracy.per_operator_profiles", f"no profile for sink '{problem.sink}'")
+
+
+def _check_throughput_target(r: _Reader, data: dict, problem: Problem) -> None:
+    """A stated throughput target must agree with the rule applied to the injection rates."""
+    target = data.get("throughput_target")
+    if not isinstance(target, dict):
+        return
+    stated = target.get("required_throughput_per_s")
+    if not isinstance(stated, dict):
+        return
+    derived = problem.required_rates()
+    for op, val in stated.items():
+        path = f"throughput_target.required_throughput_per_s.{op}"
+        if op not in derived:
+            raise r.fail(path, f"no such operator '{op}'")
+        val = r.check(val, path, float)
+        if abs(val - derived[op]) > 1e-6 * max(1.0, abs(val)):
+            raise r.fail(path, f"states {val} but the injection rates give {derived[op]}")

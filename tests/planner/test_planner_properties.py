@@ -1,0 +1,95 @@
+"""Property tests on random small instances: exact == bruteforce, every plan feasible, jellybean >= exact."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from planner.costmodel import evaluate
+from planner.errors import InfeasibleError
+from planner.planning import ALGORITHMS, plan
+from planner.problem import parse_problem
+from planner_instances import small_problems
+
+SETTINGS = settings(max_examples=int(__import__("os").environ.get("PLANNER_EXAMPLES", "40")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _solve(problem, algo):
+    try:
+        return plan(problem, algo, time_limit=30)
+    except InfeasibleError:
+        return None
+
+
+def _same(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-6 * max(1.0, abs(a), abs(b))
+
+
+def _exact_matches_bruteforce(doc):
+    problem = parse_problem(doc)
+    brute = _solve(problem, "bruteforce")
+    exact = _solve(problem, "exact")
+    assert (brute is None) == (exact is None)
+    if exact is not None:
+        assert _same(exact.evaluation.total_cost, brute.evaluation.total_cost)
+    return exact
+
+
+@SETTINGS
+@given(small_problems())
+def test_exact_equals_bruteforce(doc):
+    exact = _exact_matches_bruteforce(doc)
+    assert exact is None or exact.optimal
+
+
+@SETTINGS
+@given(small_problems(shapes=("chain", "pair"), per_pair_prices=True))
+def test_exact_equals_bruteforce_with_per_pair_prices_on_free_edges(doc):
+    _exact_matches_bruteforce(doc)
+
+
+@SETTINGS
+@given(small_problems())
+def test_every_plan_is_feasible_and_jellybean_never_beats_exact(doc):
+    problem = parse_problem(doc)
+    exact = _solve(problem, "exact")
+    for algo in ALGORITHMS:
+        result = _solve(problem, algo)
+        if result is None:
+            continue
+        ev = evaluate(problem, result.assignment)
+        assert ev.feasible, (algo, ev.violations)
+        assert _same(ev.total_cost, result.evaluation.total_cost)
+        assert exact is not None, f"{algo} found a plan where exact proved none"
+        assert ev.total_cost >= exact.evaluation.total_cost - 1e-6 * max(1.0, ev.total_cost), algo
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_exact_reports_a_gap_when_join_prices_are_not_potential_form(seed):
+    """Per-pair prices on a join make the MILP a lower bound: the result says so honestly."""
+    import random
+    rng = random.Random(seed)
+    workers = [{"name": f"w{i}", "tier": t, "cost_per_hour": 0.1} for i, t in enumerate([0, 0, 1, 1, 2, 2])]
+    lat = {o: {"v": {w["name"]: 100.0 for w in workers}} for o in ("a", "b", "c")}
+    doc = {
+        "workers": workers,
+        "dataflow": {"operators": [
+            {"name": "s", "kind": "source", "injection_rate_per_s": 15.0},
+            {"name": "a", "kind": "ml_operator", "input_operators": ["s"], "variants": ["v"]},
+            {"name": "b", "kind": "ml_operator", "input_operators": ["s"], "variants": ["v"]},
+            {"name": "c", "kind": "ml_operator", "input_operators": ["a", "b"], "variants": ["v"]}],
+            "edges": [{"from": "s", "to": "a", "message_size_kb_by_variant": [{"from_variant": "default", "to_variant": "v", "message_size_kb": 1.0}]},
+                      {"from": "s", "to": "b", "message_size_kb_by_variant": [{"from_variant": "default", "to_variant": "v", "message_size_kb": 1.0}]},
+                      {"from": "a", "to": "c", "message_size_kb_by_variant": [{"from_variant": "v", "to_variant": "v", "message_size_kb": 5000.0}]},
+                      {"from": "b", "to": "c", "message_size_kb_by_variant": [{"from_variant": "v", "to_variant": "v", "message_size_kb": 5000.0}]}]},
+        "execution_latency_ms": lat,
+        "links": {"worker_to_worker_cost_per_gb": [
+            {"from_worker": a["name"], "to_worker": b["name"], "cost_per_gb": rng.choice([0.5, 5.0])}
+            for a in workers for b in workers if b["tier"] > a["tier"]]},
+        "accuracy": {"threshold": 0.0, "end_to_end_operators": ["a"], "end_to_end_table": [{"a": "v", "end_to_end_accuracy": 1.0}]},
+    }
+    result = plan(parse_problem(doc), "exact")
+    assert result.evaluation.feasible
+    assert result.gap is not None and result.gap >= 0.0
+    if result.gap > 1e-6:
+        assert not result.optimal
