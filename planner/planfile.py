@@ -55,6 +55,7 @@ def to_plan(problem: Problem, result) -> dict:
         runtime = spec.runtime or {}
         params = dict(runtime.get("params", {}))
         params.update(runtime.get("variant_params", {}).get(variant, {}))
+        extra = {"batch": runtime["batch"]} if "batch" in runtime else {}
         inputs = []
         for e in problem.in_edges(op):
             entry: dict[str, Any] = {"from": e.src, "partition": "weighted"}
@@ -64,15 +65,19 @@ def to_plan(problem: Problem, result) -> dict:
             inputs.append(entry)
         operators.append({"name": op, "kind": runtime.get("kind", "model"), "variant": variant,
                           "params": params, "inputs": inputs,
-                          "placement": [{"worker": w, "share": r} for w, r in a.placement[op].items()]})
+                          "placement": [{"worker": w, "share": r} for w, r in a.placement[op].items()], **extra})
+    sinks = [{"name": "out", "from": problem.sink, "path": f"out/{problem.name}.jsonl"}]
+    if problem.plan_extras:
+        operators += [_placed(problem, a, o) for o in problem.plan_extras.get("operators", [])]
+        sinks = [_placed(problem, a, s) for s in problem.plan_extras.get("sinks", [])]
     return {
         "version": 1,
         "name": problem.name,
-        "epoch": dict(EPOCH),
+        "epoch": dict(problem.epoch or EPOCH),
         "workers": workers,
         "sources": sources,
         "operators": operators,
-        "sinks": [{"name": "out", "from": problem.sink, "path": f"out/{problem.name}.jsonl"}],
+        "sinks": sinks,
         "expected": {
             "cost_per_hour": ev.total_cost,
             "compute_cost_per_hour": ev.compute_cost,
@@ -84,6 +89,24 @@ def to_plan(problem: Problem, result) -> dict:
             "gap": result.gap,
         },
     }
+
+
+def _placed(problem: Problem, a: Assignment, entry: dict) -> dict:
+    """A non-ML operator or sink copied from `plan_extras`, its `"with:OP"` placement resolved to
+    the worker serving the largest share of ML operator OP (these run beside what feeds them)."""
+    out = dict(entry)
+    for key in ("placement", "worker"):
+        where = out.get(key)
+        if isinstance(where, str) and where.startswith("with:"):
+            op = where[5:]
+            if op not in a.placement:
+                raise ProblemError(f"plan_extras: {entry.get('name')}.{key}: no ML operator {op!r}")
+            host = max(a.placement[op].items(), key=lambda kv: kv[1])[0]
+            if key == "placement":
+                out[key] = [{"worker": host, "share": 1.0}]
+            else:
+                out[key] = host
+    return out
 
 
 def _worker_entry(problem: Problem, name: str) -> dict:
@@ -127,6 +150,8 @@ def plan_to_assignment(doc: Any, problem: Problem, origin: str = "plan.json") ->
         if not isinstance(op, dict) or not isinstance(op.get("name"), str):
             raise fail(f"{p}.name", "missing operator name")
         name = op["name"]
+        if name in problem.extra_names:
+            continue  # a non-ML operator the problem's plan_extras added: not planned
         if name not in problem.operators:
             raise fail(f"{p}.name", f"no operator '{name}' in the problem")
         if not isinstance(op.get("variant"), str):

@@ -130,6 +130,20 @@ class Problem:
     def worker(self, name: str) -> Worker:
         return self._by_name()[name]
 
+    @property
+    def plan_extras(self) -> dict:
+        """Non-ML operators and sinks to copy into the plan (`plan_extras`; not planned)."""
+        return self.raw.get("plan_extras") or {}
+
+    @property
+    def extra_names(self) -> set[str]:
+        return {o.get("name") for o in self.plan_extras.get("operators", [])}
+
+    @property
+    def epoch(self) -> dict | None:
+        """The plan's epoch block, when the problem states one."""
+        return self.raw.get("epoch")
+
     def _by_name(self) -> dict[str, Worker]:
         cache = self.__dict__.get("_worker_index")
         if cache is None:
