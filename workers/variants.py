@@ -2,8 +2,8 @@
 
 Detect variants: `yolox_nano@S` for S in 320, 416, 640, 960, 1280 (one ONNX file, input S x S)
 and `mog2` (background subtraction), each with an optional frame-sampling suffix `/k` (detect
-every k-th frame, re-emit in between). Embed variants: `osnet_x0_25` (people), `mobilenetv2`
-(vehicles). The runtime ("opencv" or "torch") and device are chosen separately.
+every k-th frame, re-emit in between). Embed variants: `histogram` (colour, any object),
+`osnet_x0_25` (people), `mobilenetv2` (vehicles). The runtime ("opencv" or "torch") and device are chosen separately.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from workers.errors import VariantError
 
 YOLOX_SIZES = (320, 416, 640, 960, 1280)
 DETECT_MODELS = ("mog2", "yolox_nano")
-EMBED_MODELS = ("osnet_x0_25", "mobilenetv2")
+EMBED_MODELS = ("histogram", "osnet_x0_25", "mobilenetv2")
 # Conv multiply-accumulates of yolox_nano.onnx at 416x416, counted from its graph
 # (workers.runtimes.onnx_graph.conv_macs); convolutions scale with the input's pixel count.
 YOLOX_NANO_GMACS_AT_416 = 0.5226
@@ -24,6 +24,7 @@ YOLOX_NANO_GMACS_AT_416 = 0.5226
 MOG2_GFLOPS_AT_VGA = 0.03
 OSNET_GMACS = 0.0822  # conv MACs of osnet_x0_25_msmt17.onnx at 256x128
 MOBILENETV2_GMACS = 0.30  # Sandler et al. 2018, width 1.0 at 224x224
+HISTOGRAM_GFLOPS = 0.0001  # colour histogram of a ~30x30 crop: a few thousand operations
 
 _NAME = re.compile(r"^(?P<model>[a-z][a-z0-9_]*)(?:@(?P<size>\d+))?(?:/(?P<every>\d+))?$")
 
@@ -55,6 +56,8 @@ class VariantSpec:
             return MOG2_GFLOPS_AT_VGA
         if self.model == "osnet_x0_25":
             return 2 * OSNET_GMACS
+        if self.model == "histogram":
+            return HISTOGRAM_GFLOPS
         return 2 * MOBILENETV2_GMACS
 
     @property
@@ -133,6 +136,10 @@ def build_embedder(name: str, device: str = "cpu", runtime: str = "opencv", **pa
     spec = parse_variant(name)
     if spec.kind != "embed":
         raise VariantError(f"{name!r} is a detect variant, not an embed variant")
+    if spec.model == "histogram":
+        from workers.embed.histogram import HistogramEmbedder
+        _check_params(HistogramEmbedder, params, name)
+        return HistogramEmbedder()
     if spec.model == "osnet_x0_25":
         from workers.embed.osnet import OsnetEmbedder
         _check_params(OsnetEmbedder, params, name)

@@ -96,3 +96,17 @@ def test_mobilenetv2_bad_weights_are_a_one_line_error(tmp_path):
     with pytest.raises(ModelLoadError) as err:
         MobileNetV2Embedder(weights=corrupt)
     assert "\n" not in str(err.value)
+
+
+def test_histogram_embedder_tells_colours_apart() -> None:
+    import numpy as np
+
+    from workers.variants import build_embedder
+    frame = np.zeros((60, 90, 3), np.uint8)
+    frame[:, :30] = (0, 0, 200)     # red (BGR)
+    frame[:, 30:60] = (0, 0, 190)   # slightly darker red
+    frame[:, 60:] = (200, 60, 0)    # blue
+    emb = build_embedder("histogram").embed(frame, np.array([[0, 0, 30, 60], [30, 0, 60, 60], [60, 0, 90, 60]]))
+    assert emb.shape == (3, 56) and np.allclose(np.linalg.norm(emb, axis=1), 1)
+    same, different = float(emb[0] @ emb[1]), float(emb[0] @ emb[2])
+    assert same > 0.9 > 0.5 > different

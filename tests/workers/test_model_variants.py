@@ -39,7 +39,7 @@ def test_list_is_ordered_by_nominal_cost():
     costs = [parse_variant(n).relative_cost for n in names]
     assert costs == sorted(costs) and len(names) == 12
     assert parse_variant("yolox_nano@640/2").relative_cost == pytest.approx(parse_variant("yolox_nano@640").relative_cost / 2)
-    assert list_variants("embed") == ["osnet_x0_25", "mobilenetv2"]
+    assert list_variants("embed") == ["histogram", "osnet_x0_25", "mobilenetv2"]
     with pytest.raises(VariantError):
         list_variants("track")
 

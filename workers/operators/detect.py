@@ -17,24 +17,28 @@ from workers.operators.batching import BatchingOperator
 from workers.operators.common import batch_params, class_list, one_line, worker_device
 
 DETECT_PARAMS = ("runtime", "classes", "score_threshold", "nms_threshold", "agnostic_nms", "keep_frame", "batch",
-                 "variant", "model")
+                 "variant", "model", "appearance")
 
 
 class DetectOperator(BatchingOperator):
     """Batched detection; output records carry `boxes` (K x 6: x1 y1 x2 y2 score class)."""
 
     def __init__(self, variant: str, runtime: str, options: dict[str, Any], keep_frame: bool,
-                 plan: Any, max_size: int, max_wait_ms: float) -> None:
+                 plan: Any, max_size: int, max_wait_ms: float, appearance: str | None = None) -> None:
         super().__init__(max_size, max_wait_ms)
         from workers.variants import parse_variant
         self.spec = parse_variant(variant)
         self.runtime, self.options, self.keep_frame, self.plan = runtime, options, keep_frame, plan
+        self.appearance = appearance
         self.detector: Any = None
+        self.embedder: Any = None
 
     def on_start(self) -> None:
-        from workers.variants import build_detector
+        from workers.variants import build_detector, build_embedder
         device = worker_device(self.plan, self.ctx.worker_name)
         self.detector = build_detector(self.spec.base, self.runtime, device, **self.options)
+        if self.appearance:
+            self.embedder = build_embedder(self.appearance, device)
 
     def process(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         every = self.spec.every
@@ -50,6 +54,8 @@ class DetectOperator(BatchingOperator):
         for i, r in enumerate(records):
             rec = {k: v for k, v in r.items() if k != "frame" or self.keep_frame}
             rec["boxes"] = boxes.get(i)
+            if self.embedder is not None and rec["boxes"] is not None:
+                rec["embeddings"] = self.embedder.embed(r["frame"], rec["boxes"][:, :4])
             out.append(rec)
         return out
 
@@ -96,6 +102,13 @@ def build_detect(params: dict[str, Any], path: str, plan: Any) -> Any:
         check_detector(spec.base, json.dumps(options, sort_keys=True))
     except (ModelLoadError, VariantError) as exc:
         raise PlanError(f"{where}: {one_line(exc)}") from None
+    appearance = params.get("appearance")
+    if appearance is not None:
+        try:
+            if parse_variant(appearance).kind != "embed":
+                raise VariantError(f"{appearance!r} is not an embed variant")
+        except VariantError as exc:
+            raise PlanError(f"{path}.appearance: {one_line(exc)}") from None
     max_size, max_wait = batch_params(params)
     keep = bool(params.get("keep_frame", False))
-    return lambda: DetectOperator(variant, runtime, options, keep, plan, max_size, max_wait)
+    return lambda: DetectOperator(variant, runtime, options, keep, plan, max_size, max_wait, appearance)
