@@ -11,6 +11,7 @@ from planner.errors import ProblemError
 from planner.problem import Problem
 
 EPOCH = {"unit": "ms", "size": 1000}
+WORKER_EXTRAS = ("threads",)  # worker fields the runtime uses that the planner only passes on
 
 
 def device_of(problem: Problem, name: str) -> str:
@@ -111,8 +112,10 @@ def _placed(problem: Problem, a: Assignment, entry: dict) -> dict:
 
 def _worker_entry(problem: Problem, name: str) -> dict:
     w = problem.worker(name)
+    raw = problem.raw.get("workers", [])
+    extras = {k: v for k, v in raw[w.index].items() if k in WORKER_EXTRAS} if w.index < len(raw) else {}
     return {"name": name, "tier": problem.tier_names[w.tier], "device": device_of(problem, name),
-            "cost_per_hour": w.cost_per_hour}
+            "cost_per_hour": w.cost_per_hour, **extras}
 
 
 def write_plan(plan: dict, path: str | Path) -> None:

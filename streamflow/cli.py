@@ -1,4 +1,4 @@
-"""The `streamflow` command: run, validate, plan, trace.
+"""The `streamflow` command: run, validate, plan, trace, profile.
 
 Every error a user can cause ends as one line `error: ...` on stderr and a non-zero status
 (2 for bad input, 3 for infeasible planning constraints); nothing already written is lost.
@@ -32,6 +32,7 @@ def _delegate(module: str) -> Callable[[Sequence[str]], int]:
 DELEGATED = {
     "plan": ("planner.cli", "plan a workflow: joint model selection and worker assignment"),
     "trace": ("traces.cli", "import, record and inspect video traces"),
+    "profile": ("workers.profile", "profile operator variants on worker types into a planning problem"),
 }
 
 

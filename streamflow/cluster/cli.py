@@ -65,10 +65,16 @@ def print_summary(report: dict[str, Any], path: str) -> None:
                       fmt(lat["p50"]), fmt(lat["p99"]), ",".join(op["instances"]))
     console.print(table)
     t = report["totals"]
+    ms = lambda v: "-" if v is None else f"{v:,.1f}"  # noqa: E731
     lat = t["epoch_latency_ms"]
-    console.print(f"throughput: {t['throughput_per_s'] or 0:,.1f} source records/s; epoch latency "
-                  f"p50 {lat['p50'] if lat['p50'] is not None else '-'} ms, p99 "
-                  f"{lat['p99'] if lat['p99'] is not None else '-'} ms", highlight=False)
+    console.print(f"throughput: {t['throughput_per_s'] or 0:,.1f} {t.get('unit', 'records')}/s from the sources; "
+                  f"epoch latency (sources close an epoch -> sinks complete it) p50 {ms(lat['p50'])} ms, "
+                  f"p99 {ms(lat['p99'])} ms", highlight=False)
+    for name, op in report["operators"].items():
+        if "record_latency_ms" in op:
+            r = op["record_latency_ms"]
+            console.print(f"latency, source -> {name}: p50 {ms(r['p50'])} ms, p99 {ms(r['p99'])} ms "
+                          f"per {t.get('unit', 'record').rstrip('s')}", highlight=False)
     cost = report["cost"]
     line = f"cost: {cost['workers_per_hour']:.4f}/h for {len(report['workers'])} workers"
     if cost.get("total_per_hour_expected") is not None:

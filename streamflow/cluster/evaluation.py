@@ -75,6 +75,12 @@ def _per_frame(records: list[dict[str, Any]], field: str, classes: set[int] | No
     return out
 
 
+def score_detection(records: list[dict[str, Any]], truth: dict[str, GroundTruth],
+                    classes: list[str | int] | None = None) -> dict[str, Any]:
+    """Detection accuracy of frame records ({camera, index, boxes}) against ground truth."""
+    return _detection(_per_frame(records, "boxes", _class_ids(classes)), truth)
+
+
 def _detection(pred: dict[str, dict[int, np.ndarray]], truth: dict[str, GroundTruth]) -> dict[str, Any]:
     dets, gts, errors = {}, {}, []
     per_camera = {}

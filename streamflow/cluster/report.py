@@ -91,6 +91,7 @@ class RunRecord:
             "operators": ops,
             "links_bytes": links,
             "totals": {
+                "unit": "frames" if all(n.kind == "trace" for n in plan.nodes if n.role == "source") else "records",
                 "source_records": source_records,
                 "throughput_per_s": round(source_records / duration_s, 3) if duration_s > 0 else None,
                 "epoch_latency_ms": latency,

@@ -15,6 +15,7 @@ import numpy as np
 from streamflow.errors import PlanError
 from workers.operators.batching import BatchingOperator
 from workers.operators.common import batch_params, class_list, one_line, worker_device
+from workers.operators.trace_source import frame_image
 
 DETECT_PARAMS = ("runtime", "classes", "score_threshold", "nms_threshold", "agnostic_nms", "keep_frame", "batch",
                  "variant", "model", "appearance")
@@ -34,8 +35,11 @@ class DetectOperator(BatchingOperator):
         self.embedder: Any = None
 
     def on_start(self) -> None:
+        self.load(worker_device(self.plan, self.ctx.worker_name))
+
+    def load(self, device: str) -> None:
+        """Build the detector (and appearance embedder) on `device` (the profiler calls this too)."""
         from workers.variants import build_detector, build_embedder
-        device = worker_device(self.plan, self.ctx.worker_name)
         self.detector = build_detector(self.spec.base, self.runtime, device, **self.options)
         if self.appearance:
             self.embedder = build_embedder(self.appearance, device)
@@ -43,19 +47,20 @@ class DetectOperator(BatchingOperator):
     def process(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         every = self.spec.every
         chosen = [i for i, r in enumerate(records) if r["index"] % every == 0]
+        images = {i: frame_image(records[i]["frame"]) for i in chosen}
         boxes: dict[int, np.ndarray] = {}
         if self.spec.model == "mog2":
             for i in chosen:  # background models are per camera and need frames in order
-                boxes[i] = self.detector.detect([records[i]["frame"]], camera=records[i]["camera"])[0]
+                boxes[i] = self.detector.detect([images[i]], camera=records[i]["camera"])[0]
         elif chosen:
-            for i, b in zip(chosen, self.detector.detect([records[i]["frame"] for i in chosen])):
+            for i, b in zip(chosen, self.detector.detect([images[i] for i in chosen])):
                 boxes[i] = b
         out = []
         for i, r in enumerate(records):
             rec = {k: v for k, v in r.items() if k != "frame" or self.keep_frame}
             rec["boxes"] = boxes.get(i)
             if self.embedder is not None and rec["boxes"] is not None:
-                rec["embeddings"] = self.embedder.embed(r["frame"], rec["boxes"][:, :4])
+                rec["embeddings"] = self.embedder.embed(images[i], rec["boxes"][:, :4])
             out.append(rec)
         return out
 

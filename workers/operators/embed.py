@@ -13,6 +13,7 @@ import numpy as np
 from streamflow.errors import PlanError
 from workers.operators.batching import BatchingOperator
 from workers.operators.common import batch_params, one_line, worker_device
+from workers.operators.trace_source import frame_image
 
 
 class EmbedOperator(BatchingOperator):
@@ -24,8 +25,12 @@ class EmbedOperator(BatchingOperator):
         self.embedder: Any = None
 
     def on_start(self) -> None:
+        self.load(worker_device(self.plan, self.ctx.worker_name))
+
+    def load(self, device: str) -> None:
+        """Build the embedder on `device` (the profiler calls this too)."""
         from workers.variants import build_embedder
-        self.embedder = build_embedder(self.variant, worker_device(self.plan, self.ctx.worker_name), self.runtime)
+        self.embedder = build_embedder(self.variant, device, self.runtime)
 
     def process(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out = []
@@ -33,7 +38,8 @@ class EmbedOperator(BatchingOperator):
             rec = {k: v for k, v in r.items() if k != "frame"}
             boxes = r.get("boxes")
             if boxes is not None and "frame" in r and len(boxes):
-                rec["embeddings"] = self.embedder.embed(r["frame"], np.asarray(boxes)[:, :4]).astype(np.float32)
+                image = frame_image(r["frame"])
+                rec["embeddings"] = self.embedder.embed(image, np.asarray(boxes)[:, :4]).astype(np.float32)
             elif boxes is not None:
                 rec["embeddings"] = np.zeros((0, self.embedder.dim), np.float32)
             out.append(rec)

@@ -15,6 +15,32 @@ from streamflow.dataflow.source import AsyncIterableSource
 from streamflow.errors import PlanError
 
 
+ENCODINGS = ("raw", "jpeg")
+
+
+def encode_frame(image: Any, encode: str, quality: int = 90) -> Any:
+    """The frame as it travels: the decoded array, or JPEG bytes (what a camera would send)."""
+    if encode == "raw":
+        return image
+    import cv2
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return buf.tobytes()
+
+
+def frame_image(frame: Any) -> Any:
+    """A frame record's image as a BGR array, decoding JPEG bytes when the source encoded it."""
+    if isinstance(frame, (bytes, bytearray, memoryview)):
+        import cv2
+        import numpy as np
+        image = cv2.imdecode(np.frombuffer(frame, np.uint8), cv2.IMREAD_COLOR)
+        if image is None:
+            raise ValueError("a frame record holds bytes that are not a JPEG image")
+        return image
+    return frame
+
+
 def open_traces(paths: list[str], where: str) -> list[Any]:
     """Open and check every trace (its video decodes a first frame) or raise a PlanError."""
     from traces.format import Trace, TraceError
@@ -42,16 +68,18 @@ class TraceSource(AsyncIterableSource):
     """Replays traces; `speed` 1 = recorded pace, 0 = as fast as possible."""
 
     def __init__(self, paths: list[str], speed: float, unit: str, size: int, start: int = 0,
-                 stop: int | None = None, stride: int = 1, keep_frame: bool = True) -> None:
+                 stop: int | None = None, stride: int = 1, encode: str = "raw", quality: int = 90) -> None:
         self.paths, self.speed, self.unit, self.size = paths, speed, unit, size
         self.start, self.stop, self.stride = start, stop, stride
+        self.encode, self.quality = encode, quality
         super().__init__(self._records, prefetch=4)
 
     async def _records(self, ctx: Any) -> AsyncIterator[tuple[int, list[dict[str, Any]]]]:
         from traces.replay import FrameReader, replay
         readers = [FrameReader(p, start=self.start, stop=self.stop, stride=self.stride) for p in self.paths]
         async for f in replay(readers, self.speed, self.unit, self.size):
-            yield f.epoch, [{"camera": f.camera, "index": f.index, "ts": f.ts, "frame": f.image,
+            frame = encode_frame(f.image, self.encode, self.quality)
+            yield f.epoch, [{"camera": f.camera, "index": f.index, "ts": f.ts, "frame": frame,
                              EMITTED_AT: time.time()}]
 
 
@@ -72,7 +100,12 @@ def build_trace_source(params: dict[str, Any], path: str, plan: Any) -> Any:
     for key, value in (("start", start), ("stride", stride)) + ((("stop", stop),) if stop is not None else ()):
         if not isinstance(value, int) or value < (1 if key == "stride" else 0):
             raise PlanError(f"{path}.{key}: expected a non-negative integer, got {value!r}")
-    return lambda: TraceSource(paths, float(speed), unit, size, start, stop, stride)
+    encode, quality = params.get("encode", "raw"), params.get("quality", 90)
+    if encode not in ENCODINGS:
+        raise PlanError(f"{path}.encode: expected one of {', '.join(ENCODINGS)}, got {encode!r}")
+    if not isinstance(quality, int) or not 1 <= quality <= 100:
+        raise PlanError(f"{path}.quality: expected a JPEG quality 1..100, got {quality!r}")
+    return lambda: TraceSource(paths, float(speed), unit, size, start, stop, stride, encode, quality)
 
 
 def trace_groundtruth(params: dict[str, Any], plan: Any) -> dict[str, Any]:

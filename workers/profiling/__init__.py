@@ -1,0 +1,1 @@
+"""The profiler: measure operator variants on worker types and write a planning problem."""
