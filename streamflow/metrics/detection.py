@@ -147,7 +147,9 @@ def count_errors(detections: FrameBoxes, truth: FrameBoxes, score_threshold: flo
 
 def _corners(boxes: np.ndarray) -> np.ndarray:
     boxes = np.asarray(boxes, dtype=np.float64)
-    return boxes.reshape(-1, boxes.shape[-1] if boxes.ndim == 2 else 4)[:, :4]
+    if boxes.size == 0:
+        return np.zeros((0, 4))
+    return np.atleast_2d(boxes)[:, :4]
 
 
 def _as_boxes(boxes: np.ndarray | None) -> np.ndarray:

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
+
+from streamflow.metrics.detection import iou_matrix
 from scipy.optimize import linear_sum_assignment
 
 Boxes = Mapping[int, np.ndarray]  # frame -> (N, >=5)
@@ -25,22 +27,6 @@ def _as_boxes(boxes: np.ndarray) -> np.ndarray:
     arr = np.asarray(boxes, dtype=np.float64)
     return np.zeros((0, 4)) if arr.size == 0 else np.atleast_2d(arr)
 
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise intersection over union of boxes a (N, >=4) and b (M, >=4), x1 y1 x2 y2."""
-    a, b = _as_boxes(a), _as_boxes(b)
-    if not len(a) or not len(b):
-        return np.zeros((len(a), len(b)))
-    ix1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    iy1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    ix2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    iy2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(ix2 - ix1, 0, None) * np.clip(iy2 - iy1, 0, None)
-    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
-    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
-    union = area_a[:, None] + area_b[None, :] - inter
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(union > 0, inter / union, 0.0)
 
 
 def match_boxes(iou: np.ndarray, threshold: float = IOU_THRESHOLD) -> list[tuple[int, int]]:

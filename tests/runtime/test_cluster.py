@@ -188,7 +188,7 @@ def test_flow_control_keeps_memory_flat(tmp_path) -> None:
     procs = {name: start_worker(name, tier, listen, "--once") for name, tier in WORKERS[:2]}
     plan = {"version": 1, "name": "flow", "workers": workers_block()[:2],
             "sources": [{"name": "frames", "kind": "python", "worker": "w0",
-                         "params": {"class": "tests.runtime.cluster_ops:FrameSource", "args": {"count": 1_000_000}}}],
+                         "params": {"class": "tools.bench_ops:FrameSource", "args": {"count": 1_000_000, "shape": [1 << 20]}}}],
             "operators": [],
             "sinks": [{"name": "slow", "kind": "python", "from": "frames", "worker": "w1",
                        "params": {"class": "tests.runtime.cluster_ops:SleepySink", "args": {"ms": 10}}}]}
