@@ -139,13 +139,13 @@ def _vehicle(workers: list[dict], rate: float, cameras: int) -> dict:
     for c in range(1, cameras + 1):
         cam, det, reid = f"cam{c}", f"detect{c}", f"reid{c}"
         ops.append({"name": cam, "kind": "source", "injection_rate_per_s": rate, "located_on_tier": 0,
-                    "runtime": {"kind": "trace", "params": {"trace": f"ngsim_us101_cam{(c - 1) % 4 + 1}"}}})
+                    "runtime": {"kind": "trace",
+                                "params": {"path": f"../../traces/clips/ngsim_cam{(c - 1) % 4 + 1}", "encode": "jpeg"}}})
         ops.append({"name": det, "kind": "ml_operator", "input_operators": [cam], "variants": list(DETECT),
-                    "runtime": {"kind": "detect", "params": {"model": "yolox_nano.onnx", "classes": [2, 5, 7]},
-                                "variant_params": {v: {"input_size": d[3]} for v, d in DETECT.items()}}})
+                    "runtime": {"kind": "detect", "params": {"classes": ["car", "truck", "bus"], "agnostic_nms": True,
+                                                             "keep_frame": True}}})
         ops.append({"name": reid, "kind": "ml_operator", "input_operators": [det], "variants": list(REID),
-                    "runtime": {"kind": "embed", "params": {},
-                                "variant_params": {v: {"model": r[3]} for v, r in REID.items()}}})
+                    "runtime": {"kind": "embed", "params": {}}})
         edges.append(_edge(cam, det, {("default", v): FRAME_KB for v in DETECT}))
         edges.append(_edge(det, reid, {(d, r): CROPS_KB[d] for d in DETECT for r in REID}))
         latency[det] = {v: {w["name"]: _latency(w, d[0], d[1]) for w in workers} for v, d in DETECT.items()}

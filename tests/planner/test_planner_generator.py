@@ -32,12 +32,12 @@ def test_vehicle_plan_carries_runtime_kinds_and_routes():
     assert kinds == {"detect1": "detect", "reid1": "embed", "detect2": "detect", "reid2": "embed",
                      "match": "join", "track": "track"}
     detect = next(op for op in doc["operators"] if op["name"] == "detect1")
-    assert detect["params"]["input_size"] == int(detect["variant"].split("@")[1])
+    assert detect["variant"].startswith("yolox_nano@") and detect["params"]["keep_frame"] is True
     reid = next(op for op in doc["operators"] if op["name"] == "reid1")
     assert "routes" in reid["inputs"][0]
     match = next(op for op in doc["operators"] if op["name"] == "match")
     assert all("routes" not in inp for inp in match["inputs"])
-    assert doc["sources"][0]["kind"] == "trace" and doc["sources"][0]["trace"] == "ngsim_us101_cam1"
+    assert doc["sources"][0]["kind"] == "trace" and doc["sources"][0]["path"] == "../../traces/clips/ngsim_cam1"
 
 
 @pytest.mark.parametrize("name", ["vqa_w9_t2_s0.json", "vehicle_w9_t3_s0_c2.json"])
