@@ -116,3 +116,15 @@ class NotifyLog(Operator):
 
     def on_close(self) -> None:
         Path(self.log).write_text(json.dumps(self.times))
+
+
+class SleepySink(Operator):
+    """Sleeps `ms` per batch on the event loop: a consumer slower than its producer."""
+
+    n_outputs = 0
+
+    def __init__(self, ms: float = 10.0) -> None:
+        self.seconds = ms / 1000
+
+    def on_batch(self, epoch: int, batch: Any, output: Any) -> None:
+        time.sleep(self.seconds)

@@ -191,7 +191,7 @@ def test_flow_control_keeps_memory_flat(tmp_path) -> None:
                          "params": {"class": "tools.bench_ops:FrameSource", "args": {"count": 1_000_000, "shape": [1 << 20]}}}],
             "operators": [],
             "sinks": [{"name": "slow", "kind": "python", "from": "frames", "worker": "w1",
-                       "params": {"class": "tests.runtime.cluster_ops:SleepySink", "args": {"ms": 10}}}]}
+                       "params": {"class": "tools.bench_ops:SleepySink", "args": {"ms": 10}}}]}
     path = tmp_path / "plan.json"
     path.write_text(json.dumps(plan))
     coordinator = subprocess.Popen([sys.executable, "-m", "streamflow.cli", "run", str(path), "--listen", listen,
