@@ -30,6 +30,12 @@ class RunFailed(StreamflowError):
     """The run could not complete (a worker died or failed, a timeout); the report is written."""
 
 
+class RunInterrupted(RunFailed):
+    """Ctrl-C or SIGTERM ended the run; the report is written."""
+
+    exit_status = 130
+
+
 @dataclass
 class Options:
     listen: str = "tcp://0.0.0.0:7077"
@@ -148,6 +154,8 @@ class Coordinator:
             report = await self._finish(status, error)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
+        if status == "interrupted":
+            raise RunInterrupted(f"interrupted; last complete epoch: {self._last_epoch()} (report: {self.report_path})")
         if status != "completed":
             raise RunFailed(f"{error} (report: {self.report_path})")
         return report

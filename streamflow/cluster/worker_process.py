@@ -29,6 +29,7 @@ from streamflow.plan import build_graph, parse_plan
 
 log = logging.getLogger("streamflow.worker")
 COORDINATOR_SILENCE_S = 6.0
+ORPHANED_AFTER_S = 60.0  # a --once worker whose coordinator never deploys gives up after this
 STATS_EVERY_S = 0.5
 
 
@@ -92,6 +93,9 @@ class WorkerDaemon:
                 self.send("register", asdict(self.info))
                 msg = await self.inbox.get(timeout=1.0)
                 if msg is None:
+                    if self.once and time.monotonic() - self.last_contact > ORPHANED_AFTER_S:
+                        log.warning("no coordinator for %.0f s; exiting (--once)", ORPHANED_AFTER_S)
+                        break
                     continue
                 kind, body = unpack(msg[1])
                 self.last_contact = time.monotonic()

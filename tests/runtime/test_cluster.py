@@ -18,6 +18,8 @@ from streamflow.cluster.local import LocalCluster, free_port, worker_command, wo
 from streamflow.dataflow.worker import Worker
 from streamflow.plan import build_graph, load_plan
 
+from tools.bench_flow_control import rss_bytes
+
 from .dagcheck import check_logs, random_spec, to_plan
 
 REPO = Path(__file__).resolve().parents[2]
@@ -173,16 +175,6 @@ def test_a_worker_killed_mid_run_is_named_within_5s(tmp_path) -> None:
     assert (tmp_path / "out" / "joined.jsonl").exists()
 
 
-def _rss_bytes(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
 def test_flow_control_keeps_memory_flat(tmp_path) -> None:
     listen = f"tcp://127.0.0.1:{free_port()}"
     procs = {name: start_worker(name, tier, listen, "--once") for name, tier in WORKERS[:2]}
@@ -202,7 +194,7 @@ def test_flow_control_keeps_memory_flat(tmp_path) -> None:
     peak = 0
     try:
         while coordinator.poll() is None:
-            peak = max(peak, sum(_rss_bytes(p.pid) for p in procs.values()))
+            peak = max(peak, sum(rss_bytes(p.pid) for p in procs.values()))
             time.sleep(0.2)
     finally:
         for p in procs.values():
