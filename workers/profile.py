@@ -143,10 +143,47 @@ def run(args: argparse.Namespace) -> int:
                         "batch_sizes": batch_sizes, "ground_truth": bool(truth)})
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(problem, indent=1) + "\n")
+    plot = plot_profile(problem, out.with_suffix(".png"))
     for op in workflow.ml_operators:
         print(f"{op['name']}: " + ", ".join(f"{v} {accuracy[op['name']][v]:.1f}%" for v in op["variants"]))
-    print(f"problem written to {out}")
+    print(f"problem written to {out}; accuracy vs cost plotted in {plot}")
     return 0
+
+
+def plot_profile(problem: dict[str, Any], path: Path) -> Path:
+    """Accuracy against ms per frame for every variant, one marker per worker type (PNG)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    profiles = {p["operator"]: p["variants"] for p in problem["accuracy"]["per_operator_profiles"]}
+    ops = list(problem["execution_latency_ms_by_batch"])
+    fig, axes = plt.subplots(1, len(ops), figsize=(6.5 * len(ops), 4.5), squeeze=False)
+    for ax, op in zip(axes[0], ops):
+        per_variant = problem["execution_latency_ms_by_batch"][op]
+        machines = sorted({m for v in per_variant.values() for m in v})
+        for marker, machine in zip("osD^v<>", machines):
+            xs, ys, names = [], [], []
+            for variant, by_machine in per_variant.items():
+                ms = min(by_machine[machine].values())
+                acc = profiles[op][variant]["samples"][-1]["output_accuracy"]
+                xs.append(ms)
+                ys.append(acc)
+                names.append(variant)
+            device, threads = machine.strip("()").replace("'", "").split(", ")
+            ax.scatter(xs, ys, marker=marker, label=f"{device}, {threads} thread(s)")
+            if machine == machines[0]:  # label each variant once
+                for x, y, n in zip(xs, ys, names):
+                    ax.annotate(n, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.axhline(problem["accuracy"]["threshold"], color="grey", linestyle="--", linewidth=1, label="floor")
+        ax.set_xscale("log")
+        ax.set_xlabel("ms per frame (best batch size)")
+        ax.set_ylabel("accuracy (%)")
+        ax.set_title(f"{problem['problem']}: {op}")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 if __name__ == "__main__":

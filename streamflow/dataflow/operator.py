@@ -85,11 +85,16 @@ class Capability:
 
     __slots__ = ("epoch", "_slot", "_live")
 
-    def __init__(self, slot: "OperatorSlot", epoch: int) -> None:
+    def __init__(self, slot: "OperatorSlot", epoch: int, counted: bool = False) -> None:
         self._slot = slot
         self.epoch = epoch
         self._live = True
-        slot.hold(epoch, +1)
+        slot.hold(epoch, +1, record=not counted)
+
+    @classmethod
+    def initial(cls, slot: "OperatorSlot") -> "Capability":
+        """A source's capability at epoch 0, already in every process's initial progress view."""
+        return cls(slot, 0, counted=True)
 
     def downgrade(self, epoch: int) -> None:
         """Promise never to emit below `epoch` with this capability again."""

@@ -271,10 +271,7 @@ class Worker:
         self.tracker.apply(self.initial_changes())
         for slot in self.ordered:
             if slot.is_source:
-                slot.op.capability = Capability.__new__(Capability)
-                cap = slot.op.capability
-                cap._slot, cap.epoch, cap._live = slot, 0, True
-                slot.hold(0, +1, record=False)
+                slot.op.capability = Capability.initial(slot)
             self._start_slot(slot)
 
     def _start_slot(self, slot: OperatorSlot) -> None:

@@ -125,3 +125,14 @@ def test_model_that_fails_to_load_is_one_line_exit_2(tmp_path) -> None:
 def test_unknown_variant_names_the_known_ones(tmp_path) -> None:
     with pytest.raises(PlanError, match=r"operators\[0\].variant: unknown variant 'yolox_nano@333'"):
         build_graph(parse_plan(detect_plan(tmp_path, variant="yolox_nano@333")))
+
+
+def test_region_and_appearance_params(tmp_path) -> None:
+    left_half = [[0, 0], [320, 0], [320, 480], [0, 480]]
+    run_in_process(detect_plan(tmp_path, stop=3, region=left_half, appearance="histogram"))
+    got = rows(tmp_path / "det.jsonl")
+    boxes = np.concatenate([np.asarray(r["boxes"]).reshape(-1, 6) for r in got])
+    assert len(boxes) and ((boxes[:, 0] + boxes[:, 2]) / 2 <= 320).all()
+    for r in got:
+        emb = np.asarray(r["embeddings"])
+        assert emb.shape == (len(r["boxes"]), 56) and np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-5)

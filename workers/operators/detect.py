@@ -18,19 +18,21 @@ from workers.operators.common import batch_params, class_list, one_line, worker_
 from workers.operators.trace_source import frame_image
 
 DETECT_PARAMS = ("runtime", "classes", "score_threshold", "nms_threshold", "agnostic_nms", "keep_frame", "batch",
-                 "variant", "model", "appearance")
+                 "variant", "model", "appearance", "region", "min_size")
 
 
 class DetectOperator(BatchingOperator):
     """Batched detection; output records carry `boxes` (K x 6: x1 y1 x2 y2 score class)."""
 
     def __init__(self, variant: str, runtime: str, options: dict[str, Any], keep_frame: bool,
-                 plan: Any, max_size: int, max_wait_ms: float, appearance: str | None = None) -> None:
+                 plan: Any, max_size: int, max_wait_ms: float, appearance: str | None = None,
+                 region: list[list[float]] | None = None, min_size: list[float] | None = None) -> None:
         super().__init__(max_size, max_wait_ms)
         from workers.variants import parse_variant
         self.spec = parse_variant(variant)
         self.runtime, self.options, self.keep_frame, self.plan = runtime, options, keep_frame, plan
         self.appearance = appearance
+        self.region, self.min_size = region, min_size
         self.detector: Any = None
         self.embedder: Any = None
 
@@ -54,6 +56,14 @@ class DetectOperator(BatchingOperator):
                 boxes[i] = self.detector.detect([images[i]], camera=records[i]["camera"])[0]
         elif chosen:
             for i, b in zip(chosen, self.detector.detect([images[i] for i in chosen])):
+                boxes[i] = b
+        if self.region is not None or self.min_size is not None:
+            from workers.detect.filters import keep_in_region, keep_min_size
+            for i, b in boxes.items():
+                if self.region is not None:
+                    b = keep_in_region(b, self.region)
+                if self.min_size is not None:
+                    b = keep_min_size(b, *self.min_size)
                 boxes[i] = b
         out = []
         for i, r in enumerate(records):
@@ -114,6 +124,14 @@ def build_detect(params: dict[str, Any], path: str, plan: Any) -> Any:
                 raise VariantError(f"{appearance!r} is not an embed variant")
         except VariantError as exc:
             raise PlanError(f"{path}.appearance: {one_line(exc)}") from None
+    region = params.get("region")
+    if region is not None and not (isinstance(region, list) and len(region) >= 3 and
+                                   all(isinstance(p, list) and len(p) == 2 for p in region)):
+        raise PlanError(f"{path}.region: expected a polygon [[x, y], ...] of at least 3 points, in frame pixels")
+    min_size = params.get("min_size")
+    if min_size is not None and not (isinstance(min_size, list) and len(min_size) == 2):
+        raise PlanError(f"{path}.min_size: expected [min_width, min_height] in pixels")
     max_size, max_wait = batch_params(params)
     keep = bool(params.get("keep_frame", False))
-    return lambda: DetectOperator(variant, runtime, options, keep, plan, max_size, max_wait, appearance)
+    return lambda: DetectOperator(variant, runtime, options, keep, plan, max_size, max_wait, appearance,
+                                  region, min_size)
