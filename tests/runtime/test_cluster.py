@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,9 +28,13 @@ WORKERS = [("w0", "edge"), ("w1", "edge"), ("w2", "cloud")]
 
 
 def start_worker(name: str, tier: str, listen: str, *extra: str) -> subprocess.Popen:
-    """`streamflow-worker` started by hand, as a user would on each host."""
-    return subprocess.Popen(worker_command(name, tier, listen, once="--once" in extra), env=worker_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    """`streamflow-worker` started by hand, as a user would on each host (the installed console
+    script when there is one, else the same entry point through `python -m workers.main`)."""
+    cmd = worker_command(name, tier, listen, once="--once" in extra)
+    script = shutil.which("streamflow-worker")
+    if script is not None:
+        cmd = [script, *cmd[3:]]
+    return subprocess.Popen(cmd, env=worker_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 @pytest.fixture(scope="module")
