@@ -32,7 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="streamflow plan", description="Joint model selection and worker assignment.")
     p.add_argument("problem", help="problem JSON (format of shared/data/planner/vqa_medium.json)")
     p.add_argument("--algo", default="exact", choices=ALGORITHMS, help="planning algorithm (default exact)")
-    p.add_argument("-o", "--output", help="write the plan here (runtime format)")
+    p.add_argument("-o", "--output", default="plan.json",
+                   help="write the plan here (runtime format; default plan.json)")
     p.add_argument("--accuracy", type=float, help="override the end-to-end accuracy floor")
     p.add_argument("--throughput", type=float, help="required sink throughput (requests/s); scales sources")
     p.add_argument("--time-limit", type=float, default=60.0, help="MILP time limit in seconds (exact)")

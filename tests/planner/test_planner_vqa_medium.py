@@ -83,8 +83,9 @@ def test_cli_exit_statuses(tmp_path, capsys):
     assert capsys.readouterr().err.startswith("error: plan violates the problem: ExtractImageFeature: ")
 
 
-def test_python_dash_m_entry_point():
+def test_python_dash_m_entry_point(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "planner.cli", str(VQA_MEDIUM), "--algo", "jellybean"],
-                          cwd=REPO, capture_output=True, text=True, env={"PYTHONPATH": str(REPO), "PATH": ""})
+                          cwd=tmp_path, capture_output=True, text=True, env={"PYTHONPATH": str(REPO), "PATH": ""})
     assert proc.returncode == 0, proc.stderr
     assert "7.5088" in proc.stdout
+    assert json.loads((tmp_path / "plan.json").read_text())["expected"]["cost_per_hour"] == pytest.approx(7.5088, abs=1e-4)
