@@ -161,10 +161,12 @@ def plot(rows: list[Row], path: Path, camera: int) -> None:
 def run(args: argparse.Namespace) -> str:
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
+    variants = args.variants or list_variants("detect")
+    for v in variants:  # a bad name is an error whatever data is present
+        parse_variant(v)
     video, truth_path = ngsim_paths(args.camera)
     truth = read_mot(truth_path, class_id=CAR)
     frames = list(read_frames(video, count=args.frames))
-    variants = args.variants or list_variants("detect")
     jobs = [(v, r) for v in variants for r in args.runtimes
             if not (parse_variant(v).model == "mog2" and r != args.runtimes[0])]
     rows: list[Row] = []
