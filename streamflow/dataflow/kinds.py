@@ -99,6 +99,7 @@ def _build_join(params: dict[str, Any], path: str, plan: Any) -> Factory:
             elif out[k] != v:
                 out[f"right_{k}"] = v
         return out
+    merge.carried = True  # type: ignore[attr-defined]
     return lambda: EpochJoin(lk, rk, window, how, merge)
 
 
@@ -118,6 +119,7 @@ def _build_aggregate(params: dict[str, Any], path: str, plan: Any) -> Factory:
         out = dict(zip(_names, keys))
         out[result] = value_
         return out
+    emit.carried = True  # type: ignore[attr-defined]
     return lambda: Aggregate(key, agg, value, window, k, emit)
 
 
@@ -142,7 +144,12 @@ def _build_generator(params: dict[str, Any], path: str, plan: Any) -> Factory:
     epoch_of = epoch_mapper(plan)
     if plan is not None and plan.speed is not None:
         spec.speed = plan.speed
-    return lambda: AsyncIterableSource(lambda ctx: generate(spec, epoch_of, ctx.instance, ctx.instances))
+
+    def factory() -> AsyncIterableSource:
+        source = AsyncIterableSource(lambda ctx: generate(spec, epoch_of, ctx.instance, ctx.instances))
+        source.emits_carried = True  # numbers and strings the spec draws
+        return source
+    return factory
 
 
 def _key(params: dict[str, Any], port: int) -> Any:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from streamflow.errors import CapabilityError
+from streamflow.records.typesystem import RecordTypeError, check_batch
 
 if TYPE_CHECKING:  # pragma: no cover
     from streamflow.dataflow.worker import OperatorSlot
@@ -23,6 +24,10 @@ class Operator:
 
     n_inputs: int = 1
     n_outputs: int = 1
+    emits_carried: bool = False
+    """True when everything the operator emits is carried by the record type system by
+    construction (it passes its input on, or builds records from carried values); the runtime
+    then skips the per-batch record check in one process."""
     ctx: "OperatorContext"
 
     def on_start(self) -> None:
@@ -51,7 +56,7 @@ class Operator:
 class Output:
     """Emits batches on one output port, checking the epoch against the capabilities held."""
 
-    __slots__ = ("epoch", "pushers", "_slot", "port", "ports", "_stats")
+    __slots__ = ("epoch", "pushers", "_slot", "port", "ports", "_stats", "check")
 
     def __init__(self, slot: "OperatorSlot", port: int) -> None:
         self.epoch: int | None = None  # epoch of the current activation, set by the worker
@@ -60,6 +65,7 @@ class Output:
         self._stats = slot.stats
         self.port = port
         self.ports: list[Output] = [self]
+        self.check = False  # check batches against the record type system (they stay in-process)
 
     def give(self, batch: Batch, epoch: int | None = None) -> None:
         """Emit `batch` at `epoch` (default: the epoch being handled). Empty batches are dropped."""
@@ -71,9 +77,15 @@ class Output:
             self._slot.check_capability(epoch)
         if len(batch) == 0:
             return
-        self._stats.records_out += len(batch)
-        for push in self.pushers:
-            push(epoch, batch)
+        try:
+            if self.check:
+                check_batch(batch)
+            self._stats.records_out += len(batch)
+            for push in self.pushers:
+                push(epoch, batch)
+        except RecordTypeError as exc:
+            raise RecordTypeError(f"operator {self._slot.name!r} emitted at epoch {epoch} a value "
+                                  f"that cannot cross between workers: {exc}") from None
 
     def __getitem__(self, port: int) -> "Output":
         """The handle of output `port` (operators with several outputs)."""

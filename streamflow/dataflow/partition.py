@@ -1,29 +1,12 @@
 """Edge partitioning: which downstream instance receives each batch (or record) of a stream."""
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
+from streamflow.records.keys import check_keys, key_hash
 
 Push = Callable[[int, Any], None]
-
-
-def stable_hash(key: Any) -> int:
-    """A hash that is the same in every process (Python salts str hashes per process)."""
-    if isinstance(key, str):
-        return zlib.crc32(key.encode())
-    if isinstance(key, (bytes, bytearray)):
-        return zlib.crc32(key)
-    if isinstance(key, tuple):
-        h = 0x345678
-        for item in key:
-            h = (h * 1000003) ^ stable_hash(item)
-        return h & 0xFFFFFFFF
-    if isinstance(key, (np.integer, np.floating)):
-        return hash(key.item())
-    return hash(key)
 
 
 def forward(targets: Sequence[Push]) -> Push:
@@ -64,16 +47,28 @@ def weighted(targets: Sequence[Push], weights: Sequence[float]) -> Push:
     return push
 
 
-def hashed(targets: Sequence[Push], key: Callable[[Any], Any]) -> Push:
-    """Records go to target stable_hash(key(record)) % n, so equal keys meet on one instance."""
+def hashed(targets: Sequence[Push], key: Callable[[Any], Any], where: str = "hash partition",
+           check_one: bool = True) -> Push:
+    """Records go to target key_hash(key(record)) % n, so equal keys meet on one instance in
+    every process. With `check_one`, keys are checked with one instance too, so a key refused
+    across processes is refused in one (`where` names the keyed operator in the error)."""
     n = len(targets)
-    if n == 1:
+    if n == 1 and not check_one:
         return targets[0]
+    if n == 1:
+        target = targets[0]
+
+        def push_one(epoch: int, batch: Any) -> None:
+            check_keys(list(map(key, batch)), where)
+            target(epoch, batch)
+        return push_one
 
     def push(epoch: int, batch: Any) -> None:
+        keys = list(map(key, batch))
+        check_keys(keys, where)
         buckets: list[list[Any]] = [[] for _ in range(n)]
-        for record in batch:
-            buckets[stable_hash(key(record)) % n].append(record)
+        for record, k in zip(batch, keys):
+            buckets[key_hash(k) % n].append(record)
         for target, bucket in zip(targets, buckets):
             if bucket:
                 target(epoch, bucket)

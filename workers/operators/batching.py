@@ -20,6 +20,7 @@ class BatchingOperator(Operator):
     """Subclasses implement `process(records) -> results` (same length; None drops a record)."""
 
     max_in_flight = 1
+    emits_carried = True  # the model's results: dicts of numbers, strings and numpy arrays
     measures_service = True  # the model time per batch is the service time, not on_batch's
 
     def __init__(self, max_size: int = 8, max_wait_ms: float = 20.0) -> None:

@@ -17,6 +17,8 @@ from streamflow.errors import PlanError
 class CrossCameraOperator(Operator):
     """Emits {camera, track_id, global_id, first_frame, last_frame} per finished track."""
 
+    emits_carried = True
+
     def __init__(self, window: int = 1, threshold: float = 0.6, forget_after: int | None = None) -> None:
         from workers.tracking.crosscam import CrossCameraMatcher
         self.window = window

@@ -67,6 +67,8 @@ def open_traces(paths: list[str], where: str) -> list[Any]:
 class TraceSource(AsyncIterableSource):
     """Replays traces; `speed` 1 = recorded pace, 0 = as fast as possible."""
 
+    emits_carried = True  # frame records: numbers, strings and a numpy image or JPEG bytes
+
     def __init__(self, paths: list[str], speed: float, unit: str, size: int, start: int = 0,
                  stop: int | None = None, stride: int = 1, encode: str = "raw", quality: int = 90) -> None:
         self.paths, self.speed, self.unit, self.size = paths, speed, unit, size

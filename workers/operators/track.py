@@ -27,6 +27,7 @@ class TrackOperator(Operator):
     """Per-camera SORT; tracks close when they age out, and all close when the input ends."""
 
     n_outputs = 2
+    emits_carried = True
 
     def __init__(self, min_score: float = 0.3, **params: Any) -> None:
         self.min_score = min_score

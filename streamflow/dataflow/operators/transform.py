@@ -35,6 +35,8 @@ class FlatMap(Operator):
 class Filter(Operator):
     """Keeps the records for which predicate(x) is true."""
 
+    emits_carried = True
+
     def __init__(self, predicate: Callable[[Any], bool]) -> None:
         self.predicate = predicate
 
@@ -55,6 +57,8 @@ class MapBatch(Operator):
 class Project(Operator):
     """Keeps the named fields of dict records (or the given indices of tuple records)."""
 
+    emits_carried = True
+
     def __init__(self, fields: Sequence[str | int]) -> None:
         self.fields = tuple(fields)
 
@@ -69,6 +73,8 @@ class Project(Operator):
 class Inspect(Operator):
     """Calls fn(epoch, record) for every record and passes the batch on unchanged."""
 
+    emits_carried = True
+
     def __init__(self, fn: Callable[[int, Any], None]) -> None:
         self.fn = fn
 
@@ -82,6 +88,8 @@ class Inspect(Operator):
 class Union(Operator):
     """Merges several inputs of the same epoch domain into one stream."""
 
+    emits_carried = True
+
     def __init__(self, n_inputs: int = 2) -> None:
         self.n_inputs = n_inputs
 
@@ -92,6 +100,8 @@ class Union(Operator):
 
 class Exchange(Operator):
     """Passes records on; placed after a hash-partitioned edge it groups equal keys per instance."""
+
+    emits_carried = True
 
     def on_batch(self, epoch: int, batch: Batch, output: Output) -> None:
         output.give(batch)
