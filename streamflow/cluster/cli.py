@@ -40,7 +40,7 @@ def run_command(args: argparse.Namespace) -> int:
     graph, placement = build_graph(plan)
     if args.inprocess:
         from streamflow.dataflow.worker import Worker
-        Worker(graph).run()
+        Worker(graph, check_records=True).run()
         print(f"{plan.name}: completed in this process (no run report: placement ignored)")
         return 0
     options = Options(listen=args.listen, local=args.local, report=args.report, timeout=args.timeout,

@@ -22,8 +22,14 @@ from streamflow.cluster.protocol import DEAD_AFTER_S, Inbox, pack, unpack
 from streamflow.cluster.report import RunRecord, write_report
 from streamflow.communication.transport import PROGRESS
 from streamflow.dataflow.graph import Graph
+from streamflow.dataflow.worker import stalled_reason
 from streamflow.errors import StreamflowError
 from streamflow.plan import Plan
+
+
+STALL_AFTER_S = 2.0   # every worker quiescent and no progress for this long, incomplete: stalled
+DRAIN_QUIET_S = 1.0   # after an operator failed: quiescent this long means drained
+DRAIN_MAX_S = 15.0    # ... or give up draining after this long
 
 
 class RunFailed(StreamflowError):
@@ -83,6 +89,8 @@ class Coordinator:
         self.t0 = time.monotonic()
         self.run_started: float | None = None
         self.interrupted = False
+        self.last_progress_at = time.monotonic()
+        self.quiet_since: dict[str, float] = {}  # worker -> since when its stats say quiescent
         out_dir = Path(plan.base_dir) / "out"
         self.report_path = Path(options.report) if options.report else out_dir / f"{plan.name}-run.json"
         self.log_dir = Path(options.log_dir) if options.log_dir else out_dir / "logs"
@@ -116,6 +124,7 @@ class Coordinator:
             if header[0] == PROGRESS:
                 flat = header[1]
                 self.observer.apply(zip(flat[0::3], flat[1::3], flat[2::3]))
+                self.last_progress_at = time.monotonic()
             return None
         _, body = unpack(frames)
         self.heartbeats[sender] = time.monotonic()
@@ -231,6 +240,8 @@ class Coordinator:
     async def _monitor(self) -> None:
         done: set[str] = set()
         last_ping = 0.0
+        failure: tuple[str, str] | None = None  # (worker, error) once an operator failed
+        drain_deadline = 0.0
         with LiveView(self.plan.name, quiet=self.options.quiet) as view:
             while len(done) < len(self.members):
                 now = time.monotonic()
@@ -242,6 +253,12 @@ class Coordinator:
                 if self.options.timeout is not None and now - self.t0 > self.options.timeout:
                     raise RunFailed(f"timed out after {self.options.timeout:g} s; last complete epoch: "
                                     f"{self._last_epoch()}")
+                if failure is not None and (self._settled(now, DRAIN_QUIET_S) or now > drain_deadline):
+                    raise RunFailed(f"worker {failure[0]!r} failed: {failure[1]}; last complete epoch: "
+                                    f"{self._last_epoch()}")
+                if failure is None and not done and self._settled(now, STALL_AFTER_S) \
+                        and not self.observer.complete():
+                    raise RunFailed(stalled_reason(self.graph, self.observer.topology, self.observer.tracker))
                 msg = await self._receive(0.1)
                 if msg is None:
                     continue
@@ -250,13 +267,33 @@ class Coordinator:
                     continue
                 if kind == "stats":
                     self.record.add_stats(sender, body["stats"])
+                    self._note_quiescence(sender, body["stats"])
                 elif kind == "done":
                     done.add(sender)
                     self.members[sender].state = "done"
-                elif kind in ("failed", "aborted"):
+                elif kind == "failed" and body.get("draining") and failure is None:
+                    # an operator failed: let every epoch before it reach the sinks, then stop
+                    failure = (sender, str(body.get("error")))
+                    drain_deadline = time.monotonic() + DRAIN_MAX_S
+                    self.broadcast("drain", {"run": self.run_id})
+                elif kind in ("failed", "aborted") and failure is None:
                     raise RunFailed(f"worker {sender!r} {kind}: {body.get('error')}; last complete epoch: "
                                     f"{self._last_epoch()}")
             view.update(self.record, self.observer, time.monotonic() - (self.run_started or 0))
+
+    def _note_quiescence(self, worker: str, stats: dict[str, Any]) -> None:
+        if stats.get("quiescent"):
+            self.quiet_since.setdefault(worker, time.monotonic())
+        else:
+            self.quiet_since.pop(worker, None)
+
+    def _settled(self, now: float, seconds: float) -> bool:
+        """Every running worker has reported itself quiescent, and no progress has moved, for
+        `seconds`: nothing will happen any more unless something new arrives."""
+        running = [n for n, m in self.members.items() if m.state == "running"]
+        if not running or now - self.last_progress_at < seconds:
+            return False
+        return all(now - self.quiet_since.get(n, now) >= seconds for n in running)
 
     def _last_epoch(self) -> str:
         e = self.observer.last_complete_epoch()

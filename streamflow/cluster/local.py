@@ -91,9 +91,11 @@ class LocalCluster:
             report = cluster.run(plan_dict)
     """
 
-    def __init__(self, workers: list[tuple[str, str]], threads: int = 1) -> None:
+    def __init__(self, workers: list[tuple[str, str]], threads: int = 1,
+                 env: dict[str, dict[str, str]] | None = None) -> None:
         self.workers = workers
         self.threads = threads
+        self.env = env or {}  # worker -> extra environment (tests vary PYTHONHASHSEED)
         self.listen = f"tcp://127.0.0.1:{free_port()}"
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self._tmp = tempfile.TemporaryDirectory(prefix="streamflow-cluster-")
@@ -102,7 +104,8 @@ class LocalCluster:
         env = worker_env()
         for name, tier in self.workers:
             self.procs[name] = subprocess.Popen(worker_command(name, tier, self.listen, threads=self.threads),
-                                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                                env={**env, **self.env.get(name, {})},
+                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -20,7 +20,8 @@ def worker_stats(worker: Worker, transport: Any = None) -> dict[str, Any]:
             "service_ms": [round(x, 4) for x in samples],
             "latency_ms": [round(x, 3) for x in latency],
         }
-    out: dict[str, Any] = {"ops": ops, "steps": worker.steps}
+    out: dict[str, Any] = {"ops": ops, "steps": worker.steps, "quiescent": worker.quiescent(),
+                           "progress_batches": worker.tracker.batches_applied}
     if transport is not None:
         out["links"] = transport.link_bytes()
         out["bytes_received"] = transport.bytes_received

@@ -178,6 +178,12 @@ class WorkerDaemon:
 
     async def _run(self, run_id: str, worker: Worker, transport: ZmqTransport) -> None:
         loop = asyncio.get_running_loop()
+
+        def failed(exc: StreamflowError) -> None:
+            """An operator here failed: say so at once; the worker drains until told to stop."""
+            worker.flush_progress()
+            self.send("failed", {"run": run_id, "error": str(exc), "draining": True})
+        worker.on_failure = failed
         task = loop.create_task(worker.run_async())
         assert self.inbox is not None
         task.add_done_callback(lambda _t: self.inbox.interrupt() if self.inbox else None)
@@ -191,10 +197,13 @@ class WorkerDaemon:
                 if msg is not None:
                     kind, body = msg
                     if kind in ("abort", "shutdown"):
-                        outcome = "aborted"
+                        outcome = "aborted" if worker.failure is None else "failed"
+                        error = None if worker.failure is None else str(worker.failure)
                         self.stopping = self.stopping or kind == "shutdown"
                         task.cancel()
                         break
+                    if kind == "drain":
+                        worker.drain()
                 elif now - self.last_contact > COORDINATOR_SILENCE_S:
                     outcome, error = "aborted", "coordinator went silent"
                     task.cancel()

@@ -35,6 +35,18 @@ def initial_changes(graph: Graph, topology: Topology, placement: Placement) -> l
     return changes
 
 
+def stalled_reason(graph: Graph, topology: Topology, tracker: ProgressTracker) -> str:
+    """The stall message: every location still holding a pointstamp, with its least epoch."""
+    names = [op.name for op in graph.operators]
+    held = [f"{topology.locations[loc].describe(names)} at epoch {min(c)}"
+            for loc, c in tracker.counts().items() if any(v > 0 for v in c.values())]
+    return "dataflow stalled: capabilities still held at " + ", ".join(held)
+
+
+def _epoch_text(epoch: int | None) -> str:
+    return "none" if epoch is None else str(epoch)
+
+
 class OperatorStats:
     """Counters a run report is built from: batches and records in, busy time per batch."""
 
@@ -120,10 +132,9 @@ class OperatorSlot:
         self.worker.wake()
 
     def fail(self, exc: BaseException) -> None:
-        if self.worker.failure is None:
-            self.worker.failure = exc if isinstance(exc, StreamflowError) else \
-                OperatorError(f"operator {self.name!r} failed: {exc!r}")
-        self.worker.wake()
+        """Work this instance started off the loop failed (a callback or executor job raised)."""
+        self.worker.fail(self, exc if isinstance(exc, StreamflowError) else
+                         OperatorError(f"operator {self.name!r} failed: {exc!r}"))
 
     def run_in_executor(self, fn: Callable[..., Any], *args: Any) -> Any:
         future = asyncio.get_running_loop().run_in_executor(self.worker.executor, fn, *args)
@@ -158,7 +169,7 @@ class Worker:
 
     def __init__(self, graph: Graph, name: str = "local", placement: Placement | None = None,
                  transport: Any = None, source_budget: int = 16, executor: Any = None,
-                 collect_service_times: bool = False) -> None:
+                 collect_service_times: bool = False, check_records: bool | None = None) -> None:
         graph.validate()
         self.graph = graph
         self.name = name
@@ -166,6 +177,11 @@ class Worker:
         self.executor = executor
         self.source_budget = source_budget
         self.collect_service_times = collect_service_times
+        # Records are checked against the type system where a graph can run on several
+        # processes (plans: with a transport, or --inprocess), so that a plan behaves the same
+        # wherever it is placed. A Python-API dataflow only ever runs in one process: nothing
+        # would refuse its records later, so it is not checked unless asked.
+        self.check_records = transport is not None if check_records is None else check_records
         self.placement: Placement = placement or {op.name: [(name, 1.0)] for op in graph.operators}
         try:
             self.topology = Topology([op.n_outputs for op in graph.operators],
@@ -177,7 +193,10 @@ class Worker:
         self.notifying: set[OperatorSlot] = set()
         self.slots: dict[int, OperatorSlot] = {}
         self._wake_event: asyncio.Event | None = None
-        self.failure: BaseException | None = None
+        self.failure: StreamflowError | None = None
+        self.failed: set[OperatorSlot] = set()
+        self.draining = False
+        self.on_failure: Callable[[StreamflowError], None] | None = None
         self._started = False
         self.steps = 0
         for index in self.topology.order:
@@ -220,14 +239,17 @@ class Worker:
                 push = partition.broadcast(pushers)
             elif kind == "hash":
                 assert edge.key is not None
-                push = partition.hashed(pushers, edge.key)
+                push = partition.hashed(pushers, edge.key, f"operator {edge.dst!r}", self.check_records)
             else:
                 weights = [s for _w, s in targets_at]
                 if edge.routes is not None and self.name in edge.routes:
                     row = edge.routes[self.name]
                     weights = [float(row.get(w, 0.0)) for w, _s in targets_at]
                 push = partition.weighted(pushers, weights)
-            self.slots[src_i].output.ports[edge.src_port].pushers.append(push)
+            out = self.slots[src_i].output.ports[edge.src_port]
+            out.pushers.append(push)
+            if self.check_records and not self.slots[src_i].op.emits_carried:
+                out.check = True  # the type system decides, wherever the batch goes
 
     def _pusher(self, edge: int, loc: int, port: int, dst: int, worker: str, instance: int
                 ) -> Callable[[int, Batch], None]:
@@ -299,22 +321,26 @@ class Worker:
 
     # scheduling --------------------------------------------------------------------------------
     def step(self) -> bool:
-        """One scheduling round; returns whether anything happened."""
-        if self.failure is not None:
-            raise self.failure
+        """One scheduling round; returns whether anything happened.
+
+        An operator that fails stops there: the batch it failed on stays counted, so no
+        epoch at or after it completes downstream, while every other instance keeps running
+        without the sources (draining), so every epoch before it reaches the sinks."""
         self.steps += 1
         worked = False
-        for slot in self.sources:
-            if not slot.exhausted and slot.op.ready() and not self._blocked(slot):
-                worked = True
-                self._poll(slot)
+        if not self.draining:
+            for slot in self.sources:
+                if not slot.exhausted and slot.op.ready() and not self._blocked(slot):
+                    worked = True
+                    self._guarded(slot, self._poll)
         transport = self.transport
+        failed = self.failed
         for slot in self.operators:
             for q in slot.queues:
                 if q:
-                    if slot.busy() or (transport is not None and transport.blocked(slot.index)):
+                    if slot.busy() or slot in failed or (transport is not None and transport.blocked(slot.index)):
                         break
-                    self._run(slot)
+                    self._guarded(slot, self._run)
                     if slot.remote_credit:
                         transport.grant(slot.remote_credit)
                     worked = True
@@ -325,6 +351,34 @@ class Worker:
         if self.notifying and self._notify():
             worked = True
         return worked
+
+    def _guarded(self, slot: OperatorSlot, activate: Callable[[OperatorSlot], None]) -> None:
+        try:
+            activate(slot)
+        except StreamflowError as exc:
+            self.fail(slot, exc)
+
+    def fail(self, slot: OperatorSlot, exc: StreamflowError) -> None:
+        """Stop `slot` for good and drain the rest; the first failure is the run's."""
+        self.failed.add(slot)
+        self.draining = True
+        if self.failure is None:
+            self.failure = exc
+            if self.on_failure is not None:
+                self.on_failure(exc)
+        self.wake()
+
+    def drain(self) -> None:
+        """Stop polling the sources; everything already emitted goes on to complete."""
+        self.draining = True
+        self.wake()
+
+    def last_complete_epoch(self) -> int | None:
+        """The last epoch every sink (every operator, without sinks) has passed, in this view."""
+        ops = [i for i, op in enumerate(self.graph.operators) if op.n_outputs == 0] or \
+            list(range(len(self.graph.operators)))
+        f = min(self.tracker.frontier(i) for i in ops)
+        return None if f == 0 else (None if f == DONE else int(f) - 1)
 
     def _blocked(self, slot: OperatorSlot) -> bool:
         return self.transport is not None and self.transport.blocked(slot.index)
@@ -435,21 +489,25 @@ class Worker:
         delivered = False
         tracker = self.tracker
         for slot in list(self.notifying):
+            if slot in self.failed:
+                continue
             heap = slot.notify_heap
             output = slot.output
             while heap and heap[0] < tracker.frontier(slot.index):
-                epoch = heapq.heappop(heap)
-                slot.notify_set.discard(epoch)
+                epoch = heap[0]
                 output.epoch = epoch
                 try:
                     slot.op.on_notify(epoch, output)
-                except StreamflowError:
-                    raise
+                except StreamflowError as exc:
+                    self.fail(slot, exc)
+                    break
                 except Exception as exc:
-                    raise OperatorError(f"operator {slot.name!r} failed in on_notify({epoch}): "
-                                        f"{exc!r}") from exc
+                    self.fail(slot, OperatorError(f"operator {slot.name!r} failed in on_notify({epoch}): {exc!r}"))
+                    break
                 finally:
                     output.epoch = None
+                heapq.heappop(heap)
+                slot.notify_set.discard(epoch)
                 slot.hold(epoch, -1)
                 delivered = True
             if not heap:
@@ -465,9 +523,9 @@ class Worker:
         if self.changes:
             return False
         for slot in self.ordered:
-            if slot.has_input():
+            if slot.has_input() and slot not in self.failed:
                 return False
-            if slot.is_source and not slot.exhausted and slot.op.ready():
+            if slot.is_source and not self.draining and not slot.exhausted and slot.op.ready():
                 return False
         return True
 
@@ -477,13 +535,13 @@ class Worker:
 
     def stalled_reason(self) -> str:
         """Why a finished-looking run cannot complete: who still holds what."""
-        names = [op.name for op in self.graph.operators]
-        held = [f"{self.topology.locations[loc].describe(names)} at epoch {min(c)}"
-                for loc, c in self.tracker.counts().items() if any(v > 0 for v in c.values())]
-        return "dataflow stalled: capabilities still held at " + ", ".join(held)
+        return stalled_reason(self.graph, self.topology, self.tracker)
 
     async def run_async(self, until: Callable[[], bool] | None = None) -> None:
-        """Run steps until the dataflow completes (or `until()` holds), waiting when idle."""
+        """Run steps until the dataflow completes (or `until()` holds), waiting when idle.
+
+        In one process a failure drains what it can and then raises, naming the last complete
+        epoch; with a transport the worker keeps draining until the coordinator stops it."""
         self._wake_event = asyncio.Event()
         self.start()
         last_yield = time.monotonic()
@@ -498,15 +556,22 @@ class Worker:
                     await asyncio.sleep(0)
                 continue
             if self.transport is None and not self._has_async_work():
+                if self.failure is not None:
+                    raise type(self.failure)(f"{self.failure}; last complete epoch: "
+                                             f"{_epoch_text(self.last_complete_epoch())}")
                 raise StreamflowError(self.stalled_reason())
             await self._wake_event.wait()
             self._wake_event.clear()
 
     def _has_async_work(self) -> bool:
         """Something off the loop may still wake us: an async source or pending executor work."""
-        if any(not s.exhausted and not s.op.ready() for s in self.sources):
+        if not self.draining and any(not s.exhausted and not s.op.ready() for s in self.sources):
             return True
-        return any(s.pending or s.op.waiting() for s in self.operators)
+        return any((s.pending or s.op.waiting()) and s not in self.failed for s in self.operators)
+
+    def quiescent(self) -> bool:
+        """Idle with nothing off the loop that could wake it (stall and drain detection)."""
+        return self.idle() and not self._has_async_work()
 
     def run(self, until: Callable[[], bool] | None = None) -> None:
         """Run to completion on a fresh event loop (uvloop when installed), then close."""

@@ -49,7 +49,7 @@ def run_in_process(plan: dict, folder: Path) -> None:
     path = folder / "plan.json"
     path.write_text(json.dumps(plan))
     graph, _ = build_graph(load_plan(path))
-    Worker(graph).run()
+    Worker(graph, check_records=True).run()
 
 
 def workers_block() -> list[dict]:

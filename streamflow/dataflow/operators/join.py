@@ -2,7 +2,8 @@
 
 A symmetric hash join: each arriving record meets the other side's records of its window at
 once and every match is emitted at max(left epoch, right epoch), so results and their epochs do
-not depend on arrival order. A notification at the window's last epoch frees its state and
+not depend on arrival order. Keys match by equality, and every NaN key matches every other (as
+pandas does; docs/records.md). A notification at the window's last epoch frees its state and
 emits the unmatched records of outer joins.
 """
 from __future__ import annotations
@@ -11,6 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 from streamflow.dataflow.operator import Batch, Operator, Output
+from streamflow.records.keys import canonical
+
+CANONICAL_TYPES = (float, tuple, frozenset)
 
 HOWS = ("inner", "left", "right", "outer")
 
@@ -18,6 +22,9 @@ HOWS = ("inner", "left", "right", "outer")
 def pair(left: Any, right: Any) -> tuple[Any, Any]:
     """The default join output: (left, right); None stands for the missing side of outer joins."""
     return (left, right)
+
+
+pair.carried = True  # type: ignore[attr-defined]  # builds records from carried values
 
 
 class _Side:
@@ -45,6 +52,7 @@ class EpochJoin(Operator):
         self.window = window
         self.how = how
         self.emit = emit
+        self.emits_carried = bool(getattr(emit, "carried", False))
         self.state: dict[int, tuple[_Side, _Side]] = {}
 
     def on_input(self, port: int, epoch: int, batch: Batch, output: Output) -> None:
@@ -59,6 +67,8 @@ class EpochJoin(Operator):
         out: dict[int, list[Any]] = {}
         for record in batch:
             key = key_of(record)
+            if type(key) in CANONICAL_TYPES:
+                key = canonical(key)  # NaN keys match each other, as they group together
             row = [epoch, record, False]
             partners = other.get(key)
             if partners:

@@ -46,9 +46,12 @@ def observe_latency(ctx: Any, batch: Batch) -> None:
 
 
 class JsonLinesSink(Operator):
-    """Appends one JSON object per record to `path`, flushed when each epoch completes.
+    """Writes one JSON object per record to `path`, an epoch at a time once it is complete.
 
-    With several instances each writes `path` with `.<instance>` before the suffix.
+    Records wait in memory until the notification for their epoch; then the whole epoch is
+    written and flushed. So the file holds whole epochs only: after a failure exactly the
+    epochs that completed before it, whatever the timing. With several instances each writes
+    `path` with `.<instance>` before the suffix.
     """
 
     n_outputs = 0
@@ -57,6 +60,7 @@ class JsonLinesSink(Operator):
         self.path = Path(path)
         self.file: IO[str] | None = None
         self.records = 0
+        self.pending: dict[int, list[str]] = {}
 
     def on_start(self) -> None:
         path = self.path
@@ -67,15 +71,19 @@ class JsonLinesSink(Operator):
         self.file = path.open("w")
 
     def on_batch(self, epoch: int, batch: Batch, output: Output) -> None:
-        assert self.file is not None
-        self.file.write("".join(json_line(epoch, r) + "\n" for r in batch))
-        self.records += len(batch)
-        self.ctx.notify_at(epoch)
+        lines = self.pending.get(epoch)
+        if lines is None:
+            lines = self.pending[epoch] = []
+            self.ctx.notify_at(epoch)
+        lines += [json_line(epoch, r) + "\n" for r in batch]
         observe_latency(self.ctx, batch)
 
     def on_notify(self, epoch: int, output: Output) -> None:
-        if self.file is not None:
+        lines = self.pending.pop(epoch, None)
+        if lines and self.file is not None:
+            self.file.write("".join(lines))
             self.file.flush()
+            self.records += len(lines)
 
     def on_close(self) -> None:
         if self.file is not None:
