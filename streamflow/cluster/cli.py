@@ -84,6 +84,9 @@ def print_summary(report: dict[str, Any], path: str) -> None:
             r = op["record_latency_ms"]
             console.print(f"latency, source -> {name}: p50 {ms(r['p50'])} ms, p99 {ms(r['p99'])} ms "
                           f"per {t.get('unit', 'record').rstrip('s')}", highlight=False)
+    from streamflow.cluster.shares import describe
+    for text in describe(report.get("shares", {})):
+        console.print(text, highlight=False)
     cost = report["cost"]
     line = f"cost: {cost['workers_per_hour']:.4f}/h for {len(report['workers'])} workers"
     if cost.get("total_per_hour_expected") is not None:
