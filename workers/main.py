@@ -33,7 +33,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
                    help="threads for CPU-heavy operator work (default: cores)")
     p.add_argument("--once", action="store_true", help="exit after one run")
+    p.add_argument("--preload", action="store_true",
+                   help="import the model runtimes before registering (a host under a small CPU quota "
+                        "otherwise spends seconds in imports that hold the GIL during a deployment)")
     return p
+
+
+def preload() -> None:
+    """Import what loading a model imports (torch, onnx, cv2.dnn's runtime): done before the worker
+    registers, an import holding the interpreter for seconds cannot starve its heartbeat mid-run."""
+    import workers.runtimes.opencv_dnn  # noqa: F401  (imports torch through workers.device, and onnx)
+    import workers.variants  # noqa: F401
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -48,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: --threads: must be at least 1", file=sys.stderr)
         return 2
     limit_threads(args.threads)
+    if args.preload:
+        preload()
     name = args.name or f"{socket.gethostname()}-{args.tier}"
     info = WorkerInfo(name=name, tier=args.tier, device=args.device, cost_per_hour=args.cost_per_hour,
                       threads=args.threads)

@@ -183,7 +183,7 @@ def _start_worker(state: State, host: Host, topo: Topology, backend: cgroups.Bac
     from streamflow.cluster.local import worker_command
     net = topo.hosts[host.name]
     cmd = worker_command(host.name, host.tier, coordinator, device=host.device, cost_per_hour=host.cost_per_hour,
-                         threads=host.threads, bind=f"tcp://{net.address}:0")
+                         threads=host.threads, bind=f"tcp://{net.address}:0") + ["--preload"]
     proc = _spawn(state, backend, host.name, host, ["ip", "netns", "exec", net.namespace, *cmd])
     state.doc["hosts"][host.name] = {"tier": host.tier, "namespace": net.namespace, "address": net.address,
                                      "mgmt": net.mgmt, "cpus": host.cpus, "memory_mb": host.memory_mb,
