@@ -17,7 +17,6 @@ Errors name the file and the JSON path of the field.
 """
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from streamflow.errors import StreamflowError
+from streamflow.jsonfile import read_json
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 ROLES = ("worker", "source")
@@ -109,16 +109,7 @@ class Infra:
 
 def load_infra(path: str | Path) -> Infra:
     """Read and validate infra.json; raises InfraError naming the file and the field."""
-    path = Path(path)
-    try:
-        doc = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InfraError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise InfraError(f"{path}: cannot read ({exc.strerror})") from None
-    except json.JSONDecodeError as exc:
-        raise InfraError(f"{path}: not JSON (line {exc.lineno}: {exc.msg})") from None
-    return parse_infra(doc, str(path))
+    return parse_infra(read_json(path, InfraError), str(path))
 
 
 def _number(v: Any, where: str, fail, *, minimum: float = 0.0, strict: bool = False) -> float:

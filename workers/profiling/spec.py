@@ -6,12 +6,12 @@ Errors name the file and the JSON path, as plan errors do.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from streamflow.errors import PlanError
+from streamflow.jsonfile import read_json
 from streamflow.testbed.infra import Infra, InfraError, load_infra
 
 ML_KINDS = ("detect", "embed")
@@ -58,16 +58,6 @@ class Workflow:
         return self.doc["sources"]
 
 
-def _read(path: str | Path) -> Any:
-    path = Path(path)
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise PlanError(f"{path}: no such file") from None
-    except json.JSONDecodeError as exc:
-        raise PlanError(f"{path}: not JSON (line {exc.lineno}: {exc.msg})") from None
-
-
 def load_infrastructure(path: str | Path, quotas: bool = False) -> Infrastructure:
     """infra.json as the profiler needs it; with `quotas`, each host's `cpus` is part of its machine."""
     try:
@@ -81,7 +71,7 @@ def load_infrastructure(path: str | Path, quotas: bool = False) -> Infrastructur
 
 def load_workflow(path: str | Path) -> Workflow:
     path = Path(path)
-    doc = _read(path)
+    doc = read_json(path, PlanError)
 
     def fail(where: str, msg: str) -> PlanError:
         return PlanError(f"{path}: {where}: {msg}")
