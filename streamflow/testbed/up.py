@@ -56,22 +56,38 @@ def bring_up(infra_path: str | Path, state_dir: str | Path = DEFAULT_DIR, wait_s
         backend = cgroups.detect()
         state = State.create(state_dir, infra=str(Path(infra_path).resolve()), infra_doc=infra.doc,
                              cgroup_version=backend.version, hosts={})
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+        _INTERRUPTED.clear()
         try:
-            _build(state, infra, topo, backend, say)
+            _build(state, infra, topo, backend, lambda msg: (_check_interrupt(), say(msg)))
             _await_registration(state, infra, wait_s, say)
+            _check_interrupt()
             state.update(status="up", up_at=time.time())
         except BaseException:
+            for sig in previous:  # a second Ctrl-C must not cut the clean-up short
+                signal.signal(sig, signal.SIG_IGN)
             say("failed: taking down what was made")
             teardown(state)
             raise
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     return state
 
 
-def _raise_interrupt(*_: Any) -> None:
+_INTERRUPTED: list[int] = []
+
+
+def _interrupt(sig: int, _frame: Any) -> None:
+    """Ctrl-C or SIGTERM: raise now, and remember it, in case the exception lands somewhere Python
+    swallows it (a destructor); `_check_interrupt` raises it again at the next step."""
+    _INTERRUPTED.append(sig)
     raise KeyboardInterrupt
+
+
+def _check_interrupt() -> None:
+    if _INTERRUPTED:
+        raise KeyboardInterrupt
 
 
 def _preflight(topo: Topology) -> None:
@@ -91,12 +107,14 @@ def _build(state: State, infra: Infra, topo: Topology, backend: cgroups.Backend,
     cgroups.create(backend, CGROUP_ROOT)
     say(f"namespaces: {len(topo.tiers)} tier routers, {len(topo.hosts)} hosts")
     for ns in topo.namespaces():
+        _check_interrupt()
         state.record("netns", name=ns)
         netns.add_namespace(ns)
     for tier in topo.tiers.values():
         netns.add_bridge(ROUTER_BRIDGE, tier.namespace, f"{tier.gateway}/24")
         netns.enable_forwarding(tier.namespace)
     for h in topo.hosts.values():
+        _check_interrupt()
         router = topo.tiers[h.tier]
         state.record("veth", name=h.router_end, ns=router.namespace)
         netns.add_veth("eth0", h.namespace, h.router_end, router.namespace)
@@ -165,6 +183,7 @@ def _spawn(state: State, backend: cgroups.Backend, name: str, host: Host | None,
     """Start a testbed process in its own cgroup (limits from `host`) and session, logging to the
     state directory; the cgroup and the pid are recorded before and as it starts."""
     from streamflow.cluster.local import worker_env
+    _check_interrupt()
     relative = f"{CGROUP_ROOT}/{name}"
     dirs = [str(d) for d in backend.dirs(relative)]
     state.record("cgroup", dirs=dirs)
@@ -213,6 +232,7 @@ def _await_registration(state: State, infra: Infra, wait_s: float, say) -> None:
     deadline = time.monotonic() + wait_s
     try:
         while waiting:
+            _check_interrupt()
             if router.poll(250):
                 identity = router.recv_multipart()[0].decode(errors="replace")
                 if identity in waiting:

@@ -60,30 +60,42 @@ def test_up_status_down(infra_file, state_dir) -> None:
     assert status.returncode == 1 and status.stderr.startswith("error: no testbed is up")
 
 
-def test_down_after_sigkill_of_up(infra_file, state_dir) -> None:
-    """Kill `up` while it starts the workers (namespaces, links, cgroups and some processes made)."""
+def _up_until_a_worker_starts(infra_file: Path, state_dir: Path) -> subprocess.Popen:
+    """`testbed up` started and caught while it starts the workers (namespaces, links, cgroups
+    and some processes made)."""
     up = subprocess.Popen([sys.executable, "-m", "streamflow.cli", "testbed", "up", str(infra_file),
-                           "--state", str(state_dir)], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                           "--state", str(state_dir)], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          text=True)
     deadline = time.monotonic() + 60
-    state_file = state_dir / "state.json"
     while time.monotonic() < deadline:
         try:
-            res = json.loads(state_file.read_text())["resources"]
+            res = json.loads((state_dir / "state.json").read_text())["resources"]
         except (OSError, ValueError, KeyError):
             res = []
         if any(r["kind"] == "process" and r.get("what") == "edge-0" and r.get("pid") for r in res):
-            break
+            return up
         time.sleep(0.01)
-    else:
-        up.kill()
-        pytest.fail("up never started a worker")
+    up.kill()
+    pytest.fail("up never started a worker")
+
+
+def test_down_after_sigkill_of_up(infra_file, state_dir) -> None:
+    up = _up_until_a_worker_starts(infra_file, state_dir)
     up.send_signal(signal.SIGKILL)
     up.wait()
     assert leftovers(), "the killed up should have left a half-built testbed for down to find"
     down = cli("testbed", "down", "--state", str(state_dir))
     assert down.returncode == 0, down.stderr
     assert leftovers() == []
-    assert not state_file.exists()
+    assert not (state_dir / "state.json").exists()
+
+
+def test_ctrl_c_during_up_takes_down_what_it_made(infra_file, state_dir) -> None:
+    up = _up_until_a_worker_starts(infra_file, state_dir)
+    up.send_signal(signal.SIGINT)
+    _, err = up.communicate(timeout=60)
+    assert up.returncode == 130 and err.strip().splitlines()[-1] == "error: interrupted"
+    assert leftovers() == []
 
 
 def test_user_errors_are_one_line(tmp_path, testbed_host) -> None:
@@ -95,3 +107,11 @@ def test_user_errors_are_one_line(tmp_path, testbed_host) -> None:
     assert result.stderr.strip() == f"error: {bad}: workers[0].cpus: expected a number > 0, got -1"
     run = cli("run", str(REPO / "examples" / "relational" / "plan.json"), "--testbed", "--state", str(tmp_path / "s"))
     assert run.returncode == 1 and run.stderr.startswith("error: no testbed is up")
+
+
+def test_up_needs_root(monkeypatch, infra_file, tmp_path) -> None:
+    from streamflow.testbed.state import TestbedError
+    from streamflow.testbed.up import bring_up
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    with pytest.raises(TestbedError, match="needs root"):
+        bring_up(infra_file, tmp_path / "s")
