@@ -116,6 +116,7 @@ class Problem:
     origin: str = "problem.json"
     bandwidth_kb_s: np.ndarray | None = None       # tier x tier KB/s per direction (inf: unlimited)
     rtt_ms: np.ndarray | None = None               # tier x tier round trip (informational)
+    utilization: float = 1.0                       # share of a worker's profiled capacity a plan may use
 
     # ---- derived views -------------------------------------------------------------------
     @property
@@ -155,10 +156,11 @@ class Problem:
         return cache
 
     def capacity(self, op: str, variant: str) -> np.ndarray:
-        """Requests/s each worker sustains for (op, variant): 1000/latency, 0 where it cannot run."""
+        """Requests/s each worker sustains for (op, variant): 1000/latency (times `utilization`, the
+        headroom a plan keeps for what the profile does not time), 0 where it cannot run."""
         lat = self.latency_ms[op][variant]
         with np.errstate(divide="ignore", invalid="ignore"):
-            cap = np.where(np.isfinite(lat) & (lat > 0), 1000.0 / lat, 0.0)
+            cap = np.where(np.isfinite(lat) & (lat > 0), self.utilization * 1000.0 / lat, 0.0)
         return cap
 
     def in_edges(self, node: str) -> list[Edge]:
@@ -213,12 +215,18 @@ class Problem:
     def has_bandwidth(self) -> bool:
         return self.bandwidth_kb_s is not None and bool(np.isfinite(self.bandwidth_kb_s).any())
 
-    def with_overrides(self, accuracy: float | None = None, throughput: float | None = None) -> "Problem":
-        """A copy with another accuracy floor, or source rates scaled so the sink needs `throughput`."""
+    def with_overrides(self, accuracy: float | None = None, throughput: float | None = None,
+                       utilization: float | None = None) -> "Problem":
+        """A copy with another accuracy floor, source rates scaled so the sink needs `throughput`,
+        or workers planned to at most `utilization` of their profiled capacity."""
         out = replace(self)
         out.__dict__["_cache"] = self.__dict__.setdefault("_cache", {})   # accuracy ignores floors and rates
         if accuracy is not None:
             out.threshold = float(accuracy)
+        if utilization is not None:
+            if not 0 < utilization <= 1:
+                raise ProblemError(f"--utilization must be in (0, 1], got {utilization}")
+            out.utilization = float(utilization)
         if throughput is not None:
             if not throughput > 0:
                 raise ProblemError(f"--throughput must be positive, got {throughput}")

@@ -107,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--problem", default=str(REPO / "examples/traffic/problem.json"))
     ap.add_argument("--algos", default=",".join(ALGOS))
     ap.add_argument("--accuracy", type=float, default=None, help="accuracy floor (default: the problem's)")
+    ap.add_argument("--utilization", type=float, default=None,
+                    help="plan workers to at most this share of their profiled capacity (default 1)")
     ap.add_argument("--seconds", type=float, default=None, help="run only the first S seconds of the traces")
     ap.add_argument("--out", default=str(REPO / "docs/testbed"))
     ap.add_argument("--name", default="evaluation", help="file name stem under --out")
@@ -123,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     work = REPO / "runs" / "evaluate" / args.name
     work.mkdir(parents=True, exist_ok=True)
     infra = load_infra(args.infra)
-    problem = load_problem(args.problem).with_overrides(accuracy=args.accuracy)
+    problem = load_problem(args.problem).with_overrides(accuracy=args.accuracy, utilization=args.utilization)
     base = Path(args.problem).resolve().parent
     rows: list[dict[str, Any]] = []
     plans: dict[str, dict[str, Any]] = {}
@@ -177,10 +179,13 @@ def _fmt(v: Any, spec: str = ".4f") -> str:
 def markdown(results: dict[str, Any], name: str) -> str:
     rows, floor = results["rows"], results["accuracy_floor"]
     prefix = f"the first {results['seconds']:g} s of" if results.get("seconds") else "all of"
+    use = results.get("utilization", 1.0)
+    headroom = "" if use == 1 else f", each worker planned to at most {use:.0%} of its profiled capacity"
     lines = [
         f"# Plans measured on the testbed ({name})",
         "",
-        f"`{results['problem']}` planned by every algorithm at an AP50 floor of {floor:g} %; each feasible plan "
+        f"`{results['problem']}` planned by every algorithm at an AP50 floor of {floor:g} %{headroom}; each "
+        f"feasible plan "
         f"run for real on the testbed of `{results['infra']}` (one network namespace and CPU quota per host, "
         f"shaped links between tiers), replaying {prefix} the four NGSIM cameras at their recorded pace, one "
         f"run after another on long-lived workers ({results['date']}, {results['wall_s']} s in all; "

@@ -39,11 +39,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+PRELOAD = ("workers.runtimes.opencv_dnn", "workers.variants", "workers.kinds", "streamflow.dataflow.kinds",
+           "workers.detect", "workers.embed.histogram", "workers.tracking", "traces.replay", "streamflow.metrics")
+
+
 def preload() -> None:
-    """Import what loading a model imports (torch, onnx, cv2.dnn's runtime): done before the worker
-    registers, an import holding the interpreter for seconds cannot starve its heartbeat mid-run."""
-    import workers.runtimes.opencv_dnn  # noqa: F401  (imports torch through workers.device, and onnx)
-    import workers.variants  # noqa: F401
+    """Import what a deployment would import lazily (torch and onnx through the model runtimes,
+    the operator kinds, detectors, trackers, scipy, the trace reader), before the worker
+    registers: under a small CPU quota those imports take seconds, hold the interpreter (starving
+    the heartbeat) and would delay the first run's first frames."""
+    import importlib
+    import pkgutil
+    for name in PRELOAD:
+        module = importlib.import_module(name)
+        for sub in pkgutil.iter_modules(getattr(module, "__path__", [])):
+            if not sub.name.startswith(("mobilenet", "osnet")):  # heavy embedders load their weights lazily
+                importlib.import_module(f"{name}.{sub.name}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,6 +1,11 @@
 """CPU quotas and memory limits per host: cgroup v1 (cpu.cfs_quota_us, memory.limit_in_bytes)
 or v2 (cpu.max, memory.max), whichever this machine mounts with a CPU controller.
 
+The quota is a ceiling; on a machine busy with other work a host could still get less than its
+`cpus`. The testbed's parent group therefore gets ten times the default CPU weight (v1
+cpu.shares 10240, v2 cpu.weight 1000): under contention its hosts are served first, up to
+their quotas, so a run measures the emulated hosts rather than whatever else runs here.
+
 A group is a list of directories, one per hierarchy that holds a controller (v1: cpu and
 memory; v2: one unified directory). A process joins by writing its own pid into each
 `cgroup.procs` between fork and exec (see `join`), so it never runs a line of work outside its
@@ -55,8 +60,10 @@ def _write(path: Path, value: str) -> None:
         raise TestbedError(f"cannot write {value!r} to {path}: {exc.strerror or exc}") from None
 
 
-def create(backend: Backend, relative: str, cpus: float | None = None, memory_mb: int | None = None) -> list[Path]:
-    """Make the group (its parent must exist) and set its limits; returns its directories."""
+def create(backend: Backend, relative: str, cpus: float | None = None, memory_mb: int | None = None,
+           weight: int | None = None) -> list[Path]:
+    """Make the group (its parent must exist) and set its limits; `weight` is a v2-style CPU weight
+    (default 100); returns its directories."""
     dirs = backend.dirs(relative)
     for d in dirs:
         if backend.version == 2:
@@ -76,6 +83,11 @@ def create(backend: Backend, relative: str, cpus: float | None = None, memory_mb
             _write(cpu_dir / "cpu.cfs_quota_us", str(quota))
         else:
             _write(cpu_dir / "cpu.max", f"{quota} {PERIOD_US}")
+    if weight is not None:
+        if backend.version == 1:
+            _write(cpu_dir / "cpu.shares", str(weight * 1024 // 100))
+        else:
+            _write(cpu_dir / "cpu.weight", str(weight))
     if memory_mb is not None and backend.memory is not None:
         limit = str(memory_mb << 20)
         if backend.version == 1:

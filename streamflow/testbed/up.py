@@ -104,7 +104,7 @@ def _preflight(topo: Topology) -> None:
 def _build(state: State, infra: Infra, topo: Topology, backend: cgroups.Backend, say) -> None:
     root_dirs = [str(d) for d in backend.dirs(CGROUP_ROOT)]
     state.record("cgroup", dirs=root_dirs)
-    cgroups.create(backend, CGROUP_ROOT)
+    cgroups.create(backend, CGROUP_ROOT, weight=1000)
     say(f"namespaces: {len(topo.tiers)} tier routers, {len(topo.hosts)} hosts")
     for ns in topo.namespaces():
         _check_interrupt()

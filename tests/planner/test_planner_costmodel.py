@@ -103,3 +103,14 @@ def test_bandwidth_fields_are_optional_and_checked():
     doc["links"]["tier_bandwidth_mbps"] = [[None, 5.0], [None, None]]
     doc["links"]["tier_rtt_ms"] = [[0, 30], [30, 0]]
     assert parse_problem(doc).rtt_ms[0, 1] == 30
+
+
+def test_utilization_keeps_headroom_on_every_worker():
+    p = parse_problem(_two_tier_chain())
+    assert p.capacity("a", "v")[0] == pytest.approx(10.0)
+    q = p.with_overrides(utilization=0.8)
+    assert q.capacity("a", "v")[0] == pytest.approx(8.0) and p.capacity("a", "v")[0] == pytest.approx(10.0)
+    full = Assignment({"a": "v", "b": "v"}, {"a": {"e1": 10.0}, "b": {"e2": 10.0}})
+    assert evaluate(p, full).feasible and not evaluate(q, full).feasible
+    with pytest.raises(Exception, match="utilization must be in"):
+        p.with_overrides(utilization=1.5)

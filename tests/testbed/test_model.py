@@ -81,7 +81,8 @@ def test_cgroup_v1_and_v2_files(tmp_path) -> None:
             (v1 / ctrl / f).write_text("-1")
     backend = cgroups.detect(v1)
     assert backend.version == 1
-    cgroups.create(backend, "sf-x")
+    cgroups.create(backend, "sf-x", weight=1000)
+    assert (v1 / "cpu/sf-x/cpu.shares").read_text() == "10240"
     cgroups.create(backend, "sf-x/h", cpus=0.25, memory_mb=256)
     assert (v1 / "cpu/sf-x/h/cpu.cfs_quota_us").read_text() == "25000"
     assert (v1 / "cpu/sf-x/h/cpu.cfs_period_us").read_text() == "100000"
@@ -92,7 +93,8 @@ def test_cgroup_v1_and_v2_files(tmp_path) -> None:
     (v2 / "unified/cgroup.subtree_control").write_text("")
     backend = cgroups.detect(v2)
     assert backend.version == 2 and backend.cpu == v2 / "unified"
-    cgroups.create(backend, "sf-x")
+    cgroups.create(backend, "sf-x", weight=1000)
+    assert (v2 / "unified/sf-x/cpu.weight").read_text() == "1000"
     cgroups.create(backend, "sf-x/h", cpus=1.5, memory_mb=100)
     assert (v2 / "unified/sf-x/h/cpu.max").read_text() == "150000 100000"
     assert (v2 / "unified/sf-x/h/memory.max").read_text() == str(100 << 20)
