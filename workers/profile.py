@@ -116,7 +116,7 @@ def profile(args: argparse.Namespace, timer: Any, links: Any) -> int:
         truth.update(gt)
         sizes_in[s["name"]] = record_kb(samples[s["name"]])
     cache: dict[str, Any] = {}
-    if not args.no_cache and CACHE.exists():
+    if CACHE.exists():  # --no-cache measures again but keeps (and updates) what others measured
         cache = json.loads(CACHE.read_text())
     machines = sorted({w.machine for w in infra.workers})
     latency: dict[str, Any] = {}
@@ -141,7 +141,7 @@ def profile(args: argparse.Namespace, timer: Any, links: Any) -> int:
                     key = hashlib.sha1(json.dumps([op, variant, *machine, batch_sizes, args.timing_frames,
                                                    sorted(rates.items())], sort_keys=True, default=str
                                                   ).encode()).hexdigest()
-                    if key not in cache:
+                    if args.no_cache or key not in cache:
                         frames = records[:args.timing_frames]
                         ms = (time_variant(op, variant, device, threads, frames, batch_sizes) if len(machine) == 2
                               else timer.time(op, variant, device, threads, machine[2], frames, batch_sizes))

@@ -76,3 +76,48 @@ def test_a_plan_runs_across_three_namespaces(testbed, tmp_path) -> None:
     assert report["links_bytes"]["edge-1 -> cloud-0"] > 0
     sent = subprocess.run(["tc", "-n", "sf-r-edge", "-s", "qdisc", "show", "dev", "sf-t0t1"], capture_output=True, text=True).stdout
     assert int(sent.split("Sent ")[1].split()[0]) >= report["links_bytes"]["edge-1 -> cloud-0"]  # it crossed the link
+
+
+def test_a_plan_naming_a_host_the_testbed_lacks_is_one_line(testbed, tmp_path) -> None:
+    plan = json.loads((REPO / "examples" / "relational" / "plan.json").read_text())
+    plan["workers"][2]["name"] = "cloud-9"
+    for node in plan["operators"] + plan["sinks"]:
+        for p in node.get("placement", []):
+            p["worker"] = "cloud-9" if p["worker"] == "cloud-0" else p["worker"]
+        if node.get("worker") == "cloud-0":
+            node["worker"] = "cloud-9"
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    result = subprocess.run([sys.executable, "-m", "streamflow.cli", "run", str(tmp_path / "plan.json"), "--testbed",
+                             "--state", str(testbed.dir)], capture_output=True, text=True,
+                            env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'plan.json'}: worker 'cloud-9' is not a host of the testbed "
+        f"(hosts: edge-0, edge-1, cloud-0; infra: {testbed.doc['infra']})"]
+
+
+def test_profile_on_the_testbed(testbed, tmp_path) -> None:
+    """`streamflow profile --testbed`: one timing per CPU quota, the link measured into the problem."""
+    clip = REPO / "traces" / "clips" / "ngsim_cam1"
+    if not (clip / "ngsim_us101_cam1_640x480_3fps.mp4").resolve().exists():
+        pytest.skip("the example traces link to ../shared/data, which is absent here")
+    workflow = {"name": "tiny", "accuracy": {"threshold": 1.0, "classes": ["car"]},
+                "sources": [{"name": "cam", "kind": "trace", "worker": "camera", "encode": "jpeg",
+                             "paths": [str(clip)]}],
+                "operators": [{"name": "detect", "kind": "detect", "inputs": ["cam"], "variants": ["mog2"],
+                               "params": {"classes": ["car"]}}]}
+    (tmp_path / "workflow.json").write_text(json.dumps(workflow))
+    result = subprocess.run([sys.executable, "-m", "streamflow.cli", "profile", str(tmp_path / "workflow.json"),
+                             "--infra", str(Path(testbed.doc["infra"])), "-o", str(tmp_path / "problem.json"),
+                             "--frames", "3", "--timing-frames", "3", "--batch-sizes", "1", "--no-cache",
+                             "--testbed", "--state", str(testbed.dir)],
+                            capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=300)
+    assert result.returncode == 0, result.stderr
+    problem = json.loads((tmp_path / "problem.json").read_text())
+    assert set(problem["execution_latency_ms_by_batch"]["detect"]["mog2"]) == {
+        "('cpu', 1, 0.25)", "('cpu', 1, 0.5)", "('cpu', 1, 1.0)"}
+    assert 10 <= problem["links"]["tier_bandwidth_mbps"][0][1] <= 20
+    assert 29 <= problem["links"]["tier_rtt_ms"][0][1] <= 45
+    assert "link edge->cloud" in result.stdout
+    assert not [r for r in json.loads((testbed.dir / "state.json").read_text())["resources"] if "profile" in
+                str(r.get("what", ""))], "the profiler's cgroups are removed when it is done"
