@@ -36,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="write the plan here (runtime format; default plan.json)")
     p.add_argument("--accuracy", type=float, help="override the end-to-end accuracy floor")
     p.add_argument("--throughput", type=float, help="required sink throughput (requests/s); scales sources")
+    p.add_argument("--utilization", type=float,
+                   help="plan each worker to at most this share of its profiled capacity (default 1: all of it)")
     p.add_argument("--time-limit", type=float, default=60.0, help="MILP time limit in seconds (exact)")
     p.add_argument("--evaluate", metavar="PLAN", help="recompute the cost of PLAN against PROBLEM")
     return p
@@ -47,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
         if args.time_limit is not None and not args.time_limit > 0:
             raise PlannerError(f"--time-limit must be positive, got {args.time_limit}")
-        problem = load_problem(args.problem).with_overrides(args.accuracy, args.throughput)
+        problem = load_problem(args.problem).with_overrides(args.accuracy, args.throughput, args.utilization)
         if args.evaluate:
             return _evaluate(console, problem, args.evaluate)
         result = plan(problem, args.algo, args.time_limit)

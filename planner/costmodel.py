@@ -7,12 +7,15 @@ algorithms rather than sharing their shortcuts:
 - operator edge u->v: with `routes`, sender a sends f_ab v-requests/s to b (S KB each); without
   routes (always for joins), traffic is the product of rates x_a * x_b * S / R_u KB/s;
 - traffic inside a tier is free, traffic to a lower tier is not allowed;
-- KB/s * 3600 / 1024^2 = GB/h, times link price per GB and the scaling factor.
+- KB/s * 3600 / 1024^2 = GB/h, times link price per GB and the scaling factor;
+- link bandwidth (links.tier_bandwidth_mbps): the traffic from one tier to another, summed over
+  every edge, is at most the link's bandwidth in that direction.
 """
 
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 from planner.accuracy import accuracy_of
@@ -39,6 +42,7 @@ class Evaluation:
     accuracy: float
     throughput: float
     violations: list[str]
+    link_traffic_kb_s: dict[tuple[int, int], float] = field(default_factory=dict)   # (tier, tier) -> KB/s
 
     @property
     def total_cost(self) -> float:
@@ -93,6 +97,8 @@ def evaluate(problem: Problem, a: Assignment) -> Evaluation:
 
     compute = sum(problem.workers[names[w]].cost_per_hour for w in served_by)
     comm = 0.0
+    traffic: dict[tuple[int, int], float] = defaultdict(float)
+    tiers = problem.tiers
     for e in problem.edges:
         v = e.dst
         if v not in a.variants or a.variants[v] not in ops[v].variants:
@@ -106,6 +112,7 @@ def evaluate(problem: Problem, a: Assignment) -> Evaluation:
                     bad.append(f"{e.src}->{v}: traffic to lower-tier worker '{problem.workers[b].name}'")
                 elif xb > 0:
                     comm += price * xb * size
+                    traffic[problem.sources[e.src].tier, int(tiers[b])] += xb * size
             continue
         u = e.src
         if u not in a.variants or a.variants[u] not in ops[u].variants:
@@ -115,33 +122,40 @@ def evaluate(problem: Problem, a: Assignment) -> Evaluation:
         rv = sum(rates[v].values())
         route = a.routes.get((u, v))
         if route is not None:
-            comm += _routed_cost(problem, e, route, rates[u], rates[v], ru, rv, size, bad)
+            comm += _routed_cost(problem, e, route, rates[u], rates[v], ru, rv, size, bad, traffic)
             continue
         if ru <= 0:
             continue
         for ai, xa in rates[u].items():
             for bi, xb in rates[v].items():
-                traffic = xa * xb * size / ru
+                kb_s = xa * xb * size / ru
                 price = problem.link_cost_per_kb_s(ai, bi)
                 if math.isinf(price):
                     if xa * xb > REL_TOL:
                         bad.append(f"{u}->{v}: traffic from '{problem.workers[ai].name}' "
                                    f"to lower-tier '{problem.workers[bi].name}'")
                 else:
-                    comm += price * traffic
+                    comm += price * kb_s
+                    traffic[int(tiers[ai]), int(tiers[bi])] += kb_s
     for (u, v) in a.routes:
         if (u, v) not in {(e.src, e.dst) for e in problem.edges}:
             bad.append(f"routes name unknown edge {u}->{v}")
 
+    cross = {pair: kb for pair, kb in traffic.items() if pair[0] != pair[1] and kb > 0}
+    for (p, q), kb in sorted(cross.items()):
+        cap = problem.link_bandwidth(p, q)
+        if kb > cap * (1 + REL_TOL) + REL_TOL:
+            bad.append(f"link {problem.tier_names[p]}->{problem.tier_names[q]}: {kb:.1f} KB/s exceeds its "
+                       f"bandwidth {cap:.1f} KB/s")
     acc = accuracy_of(problem, a.variants) if not any("unknown variant" in b for b in bad) else -math.inf
     if acc < problem.threshold - 1e-9:
         bad.append(f"accuracy {acc:.4f} below the floor {problem.threshold}")
     throughput = sum(rates.get(problem.sink, {}).values())
-    return Evaluation(compute, comm, acc, throughput, bad)
+    return Evaluation(compute, comm, acc, throughput, bad, cross)
 
 
 def _routed_cost(problem: Problem, e, route: dict, xu: dict[int, float], xv: dict[int, float],
-                 ru: float, rv: float, size: float, bad: list[str]) -> float:
+                 ru: float, rv: float, size: float, bad: list[str], traffic: dict) -> float:
     """Cost of an explicitly routed edge; checks that the routing moves exactly the rates."""
     u, v = e.src, e.dst
     if problem.is_join(v):
@@ -171,6 +185,7 @@ def _routed_cost(problem: Problem, e, route: dict, xu: dict[int, float], xv: dic
                     bad.append(f"{u}->{v}: route from '{sname}' to lower-tier '{rname}'")
             else:
                 cost += price * f * size
+                traffic[int(problem.workers[a].tier), int(problem.workers[b].tier)] += f * size
     for a, xa in xu.items():
         want = xa * rv / ru if ru > 0 else 0.0
         if not _close(sent.get(a, 0.0), want):

@@ -88,6 +88,7 @@ def to_plan(problem: Problem, result) -> dict:
             "algorithm": result.algorithm,
             "optimal": bool(result.optimal),
             "gap": result.gap,
+            **({"utilization": problem.utilization} if problem.utilization != 1.0 else {}),
         },
     }
 

@@ -10,7 +10,7 @@ from planner.algorithms.bruteforce import solve_bruteforce
 from planner.algorithms.exact import solve_exact
 from planner.algorithms.jellybean import solve_jellybean
 from planner.costmodel import Assignment, Evaluation, evaluate
-from planner.errors import PlannerError
+from planner.errors import InfeasibleError, PlannerError
 from planner.problem import Problem
 
 ALGORITHMS = ("exact", "jellybean", "bruteforce", "ff", "bf", "ptc", "spc", "pte")
@@ -48,13 +48,19 @@ def plan(problem: Problem, algorithm: str, time_limit: float | None = 60.0) -> P
         assignment = solver(problem)
     elapsed = time.perf_counter() - start
     ev = evaluate(problem, assignment)
+    over = [v for v in ev.violations if v.startswith("link ")]
+    if over and algorithm not in ("exact", "bruteforce"):   # a heuristic that ignores bandwidth
+        raise InfeasibleError(f"{algorithm}: its plan overloads a link: {over[0]}")
     if not ev.feasible:
         raise PlannerError(f"{algorithm} produced a plan the cost model rejects: {ev.violations[0]}")
     if algorithm == "exact":
         total = ev.total_cost
         bound = min(info.dual_bound, total)
         gap = max(0.0, (total - bound) / total) if total > 0 else 0.0
-        optimal = info.status == 0 and info.potential_exact and gap <= 1e-6
+        optimal = info.status == 0 and info.potential_exact and gap <= 1e-6 and not info.conservative_bandwidth
+        if info.conservative_bandwidth:
+            notes.append("a join's traffic is bounded conservatively against a link's bandwidth: the plan "
+                         "meets every limit, but a cheaper one may exist")
         if not info.potential_exact:
             notes.append("link prices are not per-tier potential differences: the MILP bound is a "
                          "lower bound on join traffic")

@@ -19,6 +19,7 @@ from planner.errors import ProblemError
 
 DEFAULT_TIER_NAMES = {1: ["edge"], 2: ["edge", "cloud"], 3: ["edge", "hub", "cloud"]}
 GB_PER_HOUR_PER_KB_PER_S = 3600.0 / 1024.0 / 1024.0
+KB_PER_S_PER_MBPS = 1e6 / 8 / 1024      # 1 Mbit/s = 122.07 KB/s (KB = 1024 bytes, as message sizes)
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,9 @@ class Problem:
     end_to_end: tuple[tuple[str, ...], dict[tuple[str, ...], float]] | None
     raw: dict = field(repr=False, default_factory=dict)
     origin: str = "problem.json"
+    bandwidth_kb_s: np.ndarray | None = None       # tier x tier KB/s per direction (inf: unlimited)
+    rtt_ms: np.ndarray | None = None               # tier x tier round trip (informational)
+    utilization: float = 1.0                       # share of a worker's profiled capacity a plan may use
 
     # ---- derived views -------------------------------------------------------------------
     @property
@@ -152,10 +156,11 @@ class Problem:
         return cache
 
     def capacity(self, op: str, variant: str) -> np.ndarray:
-        """Requests/s each worker sustains for (op, variant): 1000/latency, 0 where it cannot run."""
+        """Requests/s each worker sustains for (op, variant): 1000/latency (times `utilization`, the
+        headroom a plan keeps for what the profile does not time), 0 where it cannot run."""
         lat = self.latency_ms[op][variant]
         with np.errstate(divide="ignore", invalid="ignore"):
-            cap = np.where(np.isfinite(lat) & (lat > 0), 1000.0 / lat, 0.0)
+            cap = np.where(np.isfinite(lat) & (lat > 0), self.utilization * 1000.0 / lat, 0.0)
         return cap
 
     def in_edges(self, node: str) -> list[Edge]:
@@ -200,12 +205,28 @@ class Problem:
             return math.inf
         return float(price_per_gb) * self.scale * GB_PER_HOUR_PER_KB_PER_S
 
-    def with_overrides(self, accuracy: float | None = None, throughput: float | None = None) -> "Problem":
-        """A copy with another accuracy floor, or source rates scaled so the sink needs `throughput`."""
+    def link_bandwidth(self, tier_from: int, tier_to: int) -> float:
+        """KB/s the link between two different tiers carries in that direction (inf: unlimited)."""
+        if self.bandwidth_kb_s is None or tier_from == tier_to:
+            return math.inf
+        return float(self.bandwidth_kb_s[tier_from, tier_to])
+
+    @property
+    def has_bandwidth(self) -> bool:
+        return self.bandwidth_kb_s is not None and bool(np.isfinite(self.bandwidth_kb_s).any())
+
+    def with_overrides(self, accuracy: float | None = None, throughput: float | None = None,
+                       utilization: float | None = None) -> "Problem":
+        """A copy with another accuracy floor, source rates scaled so the sink needs `throughput`,
+        or workers planned to at most `utilization` of their profiled capacity."""
         out = replace(self)
         out.__dict__["_cache"] = self.__dict__.setdefault("_cache", {})   # accuracy ignores floors and rates
         if accuracy is not None:
             out.threshold = float(accuracy)
+        if utilization is not None:
+            if not 0 < utilization <= 1:
+                raise ProblemError(f"--utilization must be in (0, 1], got {utilization}")
+            out.utilization = float(utilization)
         if throughput is not None:
             if not throughput > 0:
                 raise ProblemError(f"--throughput must be positive, got {throughput}")
@@ -521,6 +542,9 @@ def parse_problem(data: Any, origin: str = "problem.json") -> Problem:
             raise r.fail(f"{lp}.cost_per_gb", f"must be >= 0, got {c}")
         src_price[s][windex[wn]] = c
 
+    bandwidth = _tier_link_matrix(r, links, "tier_bandwidth_mbps", num_tiers, positive=True)
+    rtt = _tier_link_matrix(r, links, "tier_rtt_ms", num_tiers, positive=False)
+
     # ---- accuracy -------------------------------------------------------------------------
     acc = r.get(data, "accuracy", "", dict)
     threshold = r.get(acc, "threshold", "accuracy", float)
@@ -533,7 +557,9 @@ def parse_problem(data: Any, origin: str = "problem.json") -> Problem:
     problem = Problem(name=name, sources=sources, operators=ml_ops, edges=edges, sink=sink,
                       workers=workers, tier_names=tier_names, latency_ms=latency, scale=float(scale),
                       worker_price=price, source_price=src_price, threshold=float(threshold),
-                      profiles=profiles, end_to_end=end_to_end, raw=data, origin=origin)
+                      profiles=profiles, end_to_end=end_to_end, raw=data, origin=origin,
+                      bandwidth_kb_s=None if bandwidth is None else bandwidth * KB_PER_S_PER_MBPS,
+                      rtt_ms=rtt)
     _check_accuracy_coverage(r, problem)
     _check_throughput_target(r, data, problem)
     return problem
@@ -552,6 +578,29 @@ def _tier_matrix(r: _Reader, rows: list, num_tiers: int) -> np.ndarray:
             if c < 0:
                 raise r.fail(f"links.tier_cost_per_gb[{p}][{q}]", f"must be >= 0, got {c}")
             out[p, q] = c
+    return out
+
+
+def _tier_link_matrix(r: _Reader, links: dict, key: str, num_tiers: int, positive: bool) -> np.ndarray | None:
+    """An optional tier x tier matrix of link figures; null entries: unlimited (bandwidth) or 0."""
+    rows = r.get(links, key, "links", list, optional=True)
+    if rows is None:
+        return None
+    path = f"links.{key}"
+    if len(rows) < num_tiers:
+        raise r.fail(path, f"needs {num_tiers} rows, got {len(rows)}")
+    out = np.full((len(rows), len(rows)), math.inf if positive else 0.0)
+    for p, row in enumerate(rows):
+        r.check(row, f"{path}[{p}]", list)
+        if len(row) != len(rows):
+            raise r.fail(f"{path}[{p}]", f"needs {len(rows)} entries, got {len(row)}")
+        for q, v in enumerate(row):
+            if v is None:
+                continue
+            v = r.check(v, f"{path}[{p}][{q}]", float)
+            if v < 0 or (positive and v == 0):
+                raise r.fail(f"{path}[{p}][{q}]", f"must be {'> 0 (null: unlimited)' if positive else '>= 0'}, got {v}")
+            out[p, q] = v
     return out
 
 

@@ -1,4 +1,4 @@
-"""The `streamflow` command: run, validate, plan, trace, profile.
+"""The `streamflow` command: run, validate, plan, trace, profile, testbed.
 
 Every error a user can cause ends as one line `error: ...` on stderr and a non-zero status
 (2 for bad input, 3 for infeasible planning constraints); nothing already written is lost.
@@ -33,6 +33,7 @@ DELEGATED = {
     "plan": ("planner.cli", "plan a workflow: joint model selection and worker assignment"),
     "trace": ("traces.cli", "import, record and inspect video traces"),
     "profile": ("workers.profile", "profile operator variants on worker types into a planning problem"),
+    "testbed": ("streamflow.testbed.cli", "emulate the infrastructure's hosts and links on this machine (root)"),
 }
 
 

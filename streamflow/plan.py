@@ -1,7 +1,6 @@
 """plan.json: load, validate (every error names the field path) and turn into a graph + placement."""
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +10,7 @@ from streamflow.dataflow.graph import PARTITIONS, EdgeSpec, Graph, OperatorSpec
 from streamflow.dataflow.operators.fields import as_function
 from streamflow.dataflow.registry import lookup
 from streamflow.errors import GraphError, PlanError
+from streamflow.jsonfile import read_json
 
 DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
 
@@ -119,14 +119,7 @@ C = _Checker
 def load_plan(path: str | Path, speed: float | None = None) -> Plan:
     """Read and validate plan.json; a PlanError names the file and the field path."""
     path = Path(path)
-    try:
-        raw = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise PlanError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise PlanError(f"{path}: cannot read ({exc.strerror})") from None
-    except json.JSONDecodeError as exc:
-        raise PlanError(f"{path}: not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    raw = read_json(path, PlanError)
     try:
         return parse_plan(raw, str(path), speed, str(path.resolve().parent))
     except PlanError as exc:

@@ -33,7 +33,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
                    help="threads for CPU-heavy operator work (default: cores)")
     p.add_argument("--once", action="store_true", help="exit after one run")
+    p.add_argument("--preload", action="store_true",
+                   help="import the model runtimes before registering (a host under a small CPU quota "
+                        "otherwise spends seconds in imports that hold the GIL during a deployment)")
     return p
+
+
+PRELOAD = ("workers.runtimes.opencv_dnn", "workers.variants", "workers.kinds", "streamflow.dataflow.kinds",
+           "workers.detect", "workers.embed.histogram", "workers.tracking", "traces.replay", "streamflow.metrics")
+
+
+def preload() -> None:
+    """Import what a deployment would import lazily (torch and onnx through the model runtimes,
+    the operator kinds, detectors, trackers, scipy, the trace reader), before the worker
+    registers: under a small CPU quota those imports take seconds, hold the interpreter (starving
+    the heartbeat) and would delay the first run's first frames."""
+    import importlib
+    import pkgutil
+    for name in PRELOAD:
+        module = importlib.import_module(name)
+        for sub in pkgutil.iter_modules(getattr(module, "__path__", [])):
+            if not sub.name.startswith(("mobilenet", "osnet")):  # heavy embedders load their weights lazily
+                importlib.import_module(f"{name}.{sub.name}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -48,6 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: --threads: must be at least 1", file=sys.stderr)
         return 2
     limit_threads(args.threads)
+    if args.preload:
+        preload()
     name = args.name or f"{socket.gethostname()}-{args.tier}"
     info = WorkerInfo(name=name, tier=args.tier, device=args.device, cost_per_hour=args.cost_per_hour,
                       threads=args.threads)

@@ -5,6 +5,11 @@ the planning problem `streamflow plan` takes as is.
 Latency per frame at each batch size, the size of what each edge carries, and accuracy (AP50
 against the trace's ground truth, or F1 against the most expensive variant where there is none).
 Results are cached per (operator, variant, machine, settings), so re-profiling is quick.
+
+With `--testbed` (root, a testbed up): each worker type is timed inside a cgroup with its `cpus`
+quota, and the links between tiers are measured across the testbed's shaped links; both go into
+the problem (latency per batch size per worker type; link bandwidth and round trip). Without it,
+`cpus` is ignored (every type runs on this machine's cores) and links are copied from infra.json.
 """
 from __future__ import annotations
 
@@ -67,6 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--timing-frames", type=int, default=12, help="frames timed per batch size (default 12)")
     parser.add_argument("--batch-sizes", default="1,4", help="batch sizes to time (default 1,4)")
     parser.add_argument("--no-cache", action="store_true", help="measure everything again")
+    parser.add_argument("--testbed", action="store_true",
+                        help="time each worker type under its cpus quota and measure the links on the testbed that is up")
+    parser.add_argument("--state", default=None, help="with --testbed: its state directory")
     args = parser.parse_args(argv)
     try:
         return run(args)
@@ -79,13 +87,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.testbed:
+        return profile(args, None, None)
+    from workers.profiling.quota import measure_links, on_testbed
+    with on_testbed(args.state) as (state, timer):
+        return profile(args, timer, lambda infra: measure_links(state, infra))
+
+
+def profile(args: argparse.Namespace, timer: Any, links: Any) -> int:
+    """Measure and write the problem; `timer` times under quotas, `links` measures the links."""
     from workers.errors import DeviceError, ModelLoadError, VariantError
     from workers.profiling.measure import record_kb, run_variant, time_variant
     from workers.profiling.problem import assemble
     from workers.profiling.spec import load_infrastructure, load_workflow
     from workers.variants import parse_variant
     workflow = load_workflow(args.workflow)
-    infra = load_infrastructure(args.infra)
+    infra = load_infrastructure(args.infra, quotas=timer is not None)
     batch_sizes = sorted({int(b) for b in args.batch_sizes.split(",")} |
                          {int(op.get("batch", {}).get("max_size", 1)) for op in workflow.ml_operators})
     samples, truth, rates, sizes_in = {}, {}, {}, {}
@@ -99,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         truth.update(gt)
         sizes_in[s["name"]] = record_kb(samples[s["name"]])
     cache: dict[str, Any] = {}
-    if not args.no_cache and CACHE.exists():
+    if CACHE.exists():  # --no-cache measures again but keeps (and updates) what others measured
         cache = json.loads(CACHE.read_text())
     machines = sorted({w.machine for w in infra.workers})
     latency: dict[str, Any] = {}
@@ -119,14 +136,17 @@ def run(args: argparse.Namespace) -> int:
                 progress.set_postfix_str(f"{name} {variant}")
                 outputs.setdefault(name, {})[variant] = run_variant(op, variant, records)
                 progress.update()
-                for device, threads in machines:
-                    key = hashlib.sha1(json.dumps([op, variant, device, threads, batch_sizes, args.timing_frames,
+                for machine in machines:
+                    device, threads = machine[:2]
+                    key = hashlib.sha1(json.dumps([op, variant, *machine, batch_sizes, args.timing_frames,
                                                    sorted(rates.items())], sort_keys=True, default=str
                                                   ).encode()).hexdigest()
-                    if key not in cache:
-                        ms = time_variant(op, variant, device, threads, records[:args.timing_frames], batch_sizes)
+                    if args.no_cache or key not in cache:
+                        frames = records[:args.timing_frames]
+                        ms = (time_variant(op, variant, device, threads, frames, batch_sizes) if len(machine) == 2
+                              else timer.time(op, variant, device, threads, machine[2], frames, batch_sizes))
                         cache[key] = {str(b): v for b, v in ms.items()}
-                    latency.setdefault(name, {}).setdefault(variant, {})[str((device, threads))] = {
+                    latency.setdefault(name, {}).setdefault(variant, {})[str(machine)] = {
                         int(b): v for b, v in cache[key].items()}
                     progress.update()
             except (ModelLoadError, VariantError, DeviceError) as exc:
@@ -137,15 +157,22 @@ def run(args: argparse.Namespace) -> int:
     progress.close()
     CACHE.parent.mkdir(parents=True, exist_ok=True)
     CACHE.write_text(json.dumps(cache))
+    measured = links(infra.model) if links else None
+    settings = {"frames_per_camera": args.frames, "timing_frames": args.timing_frames,
+                "batch_sizes": batch_sizes, "ground_truth": bool(truth)}
+    if measured is not None:
+        settings["testbed"] = {"quotas": "each worker type timed in a cgroup with its cpus", "links": measured}
     out = Path(args.output)
-    problem = assemble(workflow, infra, out.parent, rates, latency, sizes_in, sizes_out, accuracy,
-                       {"frames_per_camera": args.frames, "timing_frames": args.timing_frames,
-                        "batch_sizes": batch_sizes, "ground_truth": bool(truth)})
+    problem = assemble(workflow, infra, out.parent, rates, latency, sizes_in, sizes_out, accuracy, settings,
+                       measured)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(problem, indent=1) + "\n")
     plot = plot_profile(problem, out.with_suffix(".png"))
     for op in workflow.ml_operators:
         print(f"{op['name']}: " + ", ".join(f"{v} {accuracy[op['name']][v]:.1f}%" for v in op["variants"]))
+    for key, m in (measured or {}).items():
+        print(f"link {key}: {m['mbps']:.1f} Mbit/s measured (configured {m['configured_mbps'] or 'unshaped'}), "
+              f"round trip {m['rtt_ms']:.1f} ms")
     print(f"problem written to {out}; accuracy vs cost plotted in {plot}")
     return 0
 
@@ -169,8 +196,9 @@ def plot_profile(problem: dict[str, Any], path: Path) -> Path:
                 xs.append(ms)
                 ys.append(acc)
                 names.append(variant)
-            device, threads = machine.strip("()").replace("'", "").split(", ")
-            ax.scatter(xs, ys, marker=marker, label=f"{device}, {threads} thread(s)")
+            parts = machine.strip("()").replace("'", "").split(", ")
+            label = f"{parts[0]}, {parts[1]} thread(s)" + (f", {parts[2]} cpus" if len(parts) > 2 else "")
+            ax.scatter(xs, ys, marker=marker, label=label)
             if machine == machines[0]:  # label each variant once
                 for x, y, n in zip(xs, ys, names):
                     ax.annotate(n, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")

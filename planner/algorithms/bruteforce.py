@@ -71,6 +71,9 @@ def solve_bruteforce(problem: Problem, max_workers: int = MAX_WORKERS) -> Assign
     if W > max_workers:
         raise UnsupportedError(f"bruteforce enumerates (operators+1)^workers maps; {W} workers is "
                                f"above its limit of {max_workers}")
+    if problem.has_bandwidth and any(problem.is_join(o) for o in problem.operators):
+        raise UnsupportedError("bruteforce: a join's traffic against a link's bandwidth is bilinear "
+                               "for a fixed map; not supported")
     combos = feasible_combinations(problem)
     if not combos:
         raise InfeasibleError(infeasibility(problem))
@@ -167,6 +170,13 @@ def _rates_lp(problem: Problem, prices: _Prices, variants, members: dict[str, li
         eq_rows.append({idx["x", o, w]: 1.0 for w in ws})
         eq_rhs.append(rates[o])
     c = prices.c
+    tiers = problem.tiers
+    link: dict[tuple[int, int], dict[int, float]] = {}   # (tier, tier) -> {column: KB/s per unit}
+
+    def carries(p: int, q: int, col: int, kb: float) -> None:
+        if p != q:
+            row = link.setdefault((p, q), {})
+            row[col] = row.get(col, 0.0) + kb
     for e in problem.edges:
         v = e.dst
         kv = variants[v]
@@ -174,6 +184,7 @@ def _rates_lp(problem: Problem, prices: _Prices, variants, members: dict[str, li
             size = e.size("default", kv)
             for b in members[v]:
                 obj[idx["x", v, b]] += problem.source_cost_per_kb_s(e.src, b) * size
+                carries(problem.sources[e.src].tier, int(tiers[b]), idx["x", v, b], size)
             continue
         u = e.src
         size = e.size(variants[u], kv)
@@ -185,7 +196,9 @@ def _rates_lp(problem: Problem, prices: _Prices, variants, members: dict[str, li
             continue
         pairs = [(a, b) for a, b in product(members[u], members[v]) if not math.isinf(c[a, b])]
         for a, b in pairs:
-            obj[var(("f", u, v, a, b), rv)] += c[a, b] * size
+            col = var(("f", u, v, a, b), rv)
+            obj[col] += c[a, b] * size
+            carries(int(tiers[a]), int(tiers[b]), col, size)
         for a in members[u]:
             row = {idx["f", u, v, a, b]: 1.0 for (a2, b) in pairs if a2 == a}
             row[idx["x", u, a]] = row.get(idx["x", u, a], 0.0) - rv / ru
@@ -200,7 +213,14 @@ def _rates_lp(problem: Problem, prices: _Prices, variants, members: dict[str, li
     for r, row in enumerate(eq_rows):
         for col, val in row.items():
             a_eq[r, col] += val
-    res = linprog(np.array(obj), A_eq=a_eq, b_eq=np.array(eq_rhs), bounds=list(zip(lo, hi)), method="highs")
+    limited = [(pair, row) for pair, row in link.items() if np.isfinite(problem.link_bandwidth(*pair))]
+    a_ub = np.zeros((len(limited), len(lo)))
+    for r, (_pair, row) in enumerate(limited):
+        for col, val in row.items():
+            a_ub[r, col] = val
+    b_ub = np.array([problem.link_bandwidth(*pair) for pair, _ in limited])
+    res = linprog(np.array(obj), A_ub=a_ub if limited else None, b_ub=b_ub if limited else None,
+                  A_eq=a_eq, b_eq=np.array(eq_rhs), bounds=list(zip(lo, hi)), method="highs")
     if res.status != 0:
         return None
     sol = res.x

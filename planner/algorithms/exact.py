@@ -36,6 +36,12 @@ Communication, edge by edge (S = message size of the chosen variant pair, c = mo
   If prices are not potential-form, phi are the largest potentials below every price, the MILP
   optimum is a lower bound, and the reported gap compares it with the plan's true cost.
 
+Link bandwidth (links.tier_bandwidth_mbps, KB/s per direction): for every pair of tiers p != q
+with a finite bandwidth, the traffic from p to q summed over all edges is at most the bandwidth.
+Source edges (S * x) and free edges (S * f) are linear, so the limit is exact there. A join's
+traffic X_up X_vq S / R_u is bilinear; it is bounded by S_max X_vq (X_up <= R_u), a conservative
+row, and a plan found with such a row active is not claimed optimal (see planning.py).
+
 Everything else (worker types, capacities, rate sums, one operator per worker) is linear, so
 HiGHS's optimum with a zero gap is the optimum of the cost model of planner/costmodel.py.
 """
@@ -68,6 +74,7 @@ class ExactInfo:
     potential_exact: bool
     num_vars: int
     num_types: int
+    conservative_bandwidth: bool = False    # a join's traffic was bounded, not modelled, against a link
 
 
 def solve_exact(problem: Problem, time_limit: float | None = 60.0) -> tuple[Assignment, ExactInfo]:
@@ -119,13 +126,22 @@ def solve_exact(problem: Problem, time_limit: float | None = 60.0) -> tuple[Assi
             mdl.row(terms, -np.inf, float(len(members)))
 
     flows: dict[tuple[str, str], dict] = {}
+    link: dict[tuple[int, int], list[tuple[int, float]]] = {}    # (tier, tier) -> traffic terms, KB/s
+    bounded: set[tuple[int, int]] = set()                         # pairs with a join's conservative terms
     for e in problem.edges:
         if e.src in problem.sources:
-            _source_edge(mdl, problem, g, e, x)
+            _source_edge(mdl, problem, g, e, x, link)
         elif problem.is_join(e.dst):
             _join_edge(mdl, problem, g, e, x, m, allowed, req)
+            bounded |= _join_traffic_bound(problem, g, e, x, allowed, link)
         else:
-            flows[e.src, e.dst] = _free_edge(mdl, problem, g, e, x, allowed, req)
+            flows[e.src, e.dst] = _free_edge(mdl, problem, g, e, x, allowed, req, link)
+    conservative = False
+    for (p, q), terms in link.items():
+        cap = problem.link_bandwidth(p, q)
+        if math.isfinite(cap) and terms:
+            mdl.row(terms, -np.inf, cap)
+            conservative = conservative or (p, q) in bounded
 
     res = mdl.solve(time_limit=time_limit)
     if res.x is None:
@@ -137,7 +153,8 @@ def solve_exact(problem: Problem, time_limit: float | None = 60.0) -> tuple[Assi
     placement = _decode_placement(problem, g, x, sol, variants, req)
     routes = {key: _decode_routes(problem, g, key, f, sol, placement, req) for key, f in flows.items()}
     dual = float(getattr(res, "mip_dual_bound", res.fun) or res.fun)
-    info = ExactInfo(float(res.fun), dual, int(res.status), g.potential_exact, mdl.num_vars, g.num_types)
+    info = ExactInfo(float(res.fun), dual, int(res.status), g.potential_exact, mdl.num_vars, g.num_types,
+                     conservative)
     return Assignment(variants, placement, routes), info
 
 
@@ -164,12 +181,35 @@ def _accuracy_rows(mdl: Model, m, ops, combos, ok, allowed) -> None:
             mdl.row(terms + [(m[o][k], -1.0)], 0.0, 0.0)
 
 
-def _source_edge(mdl: Model, problem: Problem, g: Groups, e, x) -> None:
+def _source_edge(mdl: Model, problem: Problem, g: Groups, e, x, link) -> None:
+    p = problem.sources[e.src].tier
     for (o, k, t), var in x.items():
         if o != e.dst:
             continue
         price = g.class_source_price[e.src][g.type_class[t]]
         mdl.add_obj(var, price * e.size("default", k))
+        q = g.class_tier[g.type_class[t]]
+        if q != p and problem.has_bandwidth:
+            link.setdefault((p, q), []).append((var, e.size("default", k)))
+
+
+def _join_traffic_bound(problem: Problem, g: Groups, e, x, allowed, link) -> set[tuple[int, int]]:
+    """Conservative: whatever v receives on tier q may all have come from any lower tier p."""
+    touched: set[tuple[int, int]] = set()
+    if not problem.has_bandwidth:
+        return touched
+    u, v = e.src, e.dst
+    tiers_u = {g.class_tier[g.type_class[t]] for (o, _, t) in x if o == u}
+    for (o, k, t), var in x.items():
+        if o != v:
+            continue
+        q = g.class_tier[g.type_class[t]]
+        worst = max(e.size(ku, k) for ku in allowed[u])
+        for p in tiers_u:
+            if p < q:
+                link.setdefault((p, q), []).append((var, worst))
+                touched.add((p, q))
+    return touched
 
 
 def _tier_sum(g: Groups, x, op: str, tier: int) -> list[tuple[int, float]]:
@@ -219,7 +259,7 @@ def _join_edge(mdl: Model, problem: Problem, g: Groups, e, x, m, allowed, req) -
                 mdl.row([(hv, 1.0), (m[v][kv], -ru)], -np.inf, 0.0)
 
 
-def _free_edge(mdl: Model, problem: Problem, g: Groups, e, x, allowed, req) -> dict:
+def _free_edge(mdl: Model, problem: Problem, g: Groups, e, x, allowed, req, link) -> dict:
     """Transportation between the classes of u and v; the routes are decisions."""
     u, v = e.src, e.dst
     ratio = req[v] / req[u]
@@ -231,9 +271,12 @@ def _free_edge(mdl: Model, problem: Problem, g: Groups, e, x, allowed, req) -> d
             price = g.class_price[P, Q]
             if price == BACKWARD:
                 continue
+            p, q = g.class_tier[P], g.class_tier[Q]
             for ku in allowed[u]:
                 for kv in allowed[v]:
                     flows[P, Q, ku, kv] = mdl.var(0, req[v], obj=price * e.size(ku, kv))
+                    if p != q and problem.has_bandwidth:
+                        link.setdefault((p, q), []).append((flows[P, Q, ku, kv], e.size(ku, kv)))
     for P in cls_u:
         for ku in allowed[u]:
             terms = [(f, 1.0) for (p, _, k, _), f in flows.items() if p == P and k == ku]

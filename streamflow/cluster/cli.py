@@ -14,6 +14,9 @@ def add_run_parser(sub: Any) -> None:
     p = sub.add_parser("run", help="run a plan on its workers (or start them here with --local)")
     p.add_argument("plan", help="plan.json")
     p.add_argument("--local", action="store_true", help="start the plan's workers on this machine")
+    p.add_argument("--testbed", action="store_true",
+                   help="run on the workers of the testbed that is up (streamflow testbed up INFRA.json)")
+    p.add_argument("--state", default=None, help="with --testbed: its state directory (default as testbed up)")
     p.add_argument("--speed", type=float, default=None,
                    help="replay speed for sources (1 = recorded pace, 0 = as fast as possible)")
     p.add_argument("--report", default=None, help="where to write the run report (JSON); "
@@ -43,7 +46,13 @@ def run_command(args: argparse.Namespace) -> int:
         Worker(graph, check_records=True).run()
         print(f"{plan.name}: completed in this process (no run report: placement ignored)")
         return 0
-    options = Options(listen=args.listen, local=args.local, report=args.report, timeout=args.timeout,
+    listen = args.listen
+    if args.testbed:
+        from streamflow.testbed.attach import coordinator_address
+        if args.local:
+            raise PlanError("--testbed and --local: choose one (the testbed's workers, or workers started here)")
+        listen = coordinator_address(plan, args.state)
+    options = Options(listen=listen, local=args.local, report=args.report, timeout=args.timeout,
                       wait=args.wait, credit_window=args.credit_window, quiet=args.quiet)
     coordinator = Coordinator(plan, graph, placement, options)
     report = run_coroutine(coordinator.run())
@@ -75,6 +84,9 @@ def print_summary(report: dict[str, Any], path: str) -> None:
             r = op["record_latency_ms"]
             console.print(f"latency, source -> {name}: p50 {ms(r['p50'])} ms, p99 {ms(r['p99'])} ms "
                           f"per {t.get('unit', 'record').rstrip('s')}", highlight=False)
+    from streamflow.cluster.shares import describe
+    for text in describe(report.get("shares", {})):
+        console.print(text, highlight=False)
     cost = report["cost"]
     line = f"cost: {cost['workers_per_hour']:.4f}/h for {len(report['workers'])} workers"
     if cost.get("total_per_hour_expected") is not None:

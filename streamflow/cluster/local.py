@@ -17,11 +17,11 @@ REPO_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 def worker_command(name: str, tier: str, coordinator: str, *, device: str = "cpu", cost_per_hour: float = 0.0,
-                   threads: int = 1, once: bool = False) -> list[str]:
-    """The streamflow-worker command line for one worker on this machine."""
+                   threads: int = 1, once: bool = False, bind: str = "tcp://127.0.0.1:0") -> list[str]:
+    """The streamflow-worker command line for one worker on this machine (data socket on `bind`)."""
     cmd = [sys.executable, "-m", "workers.main", "--tier", tier, "--name", name,
            "--coordinator", coordinator, "--device", device, "--cost-per-hour", str(cost_per_hour),
-           "--threads", str(threads), "--bind", "tcp://127.0.0.1:0"]
+           "--threads", str(threads), "--bind", bind]
     return cmd + (["--once"] if once else [])
 
 

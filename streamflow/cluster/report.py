@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from streamflow.cluster.shares import share_match
 from streamflow.plan import Plan
 
 
@@ -89,6 +90,7 @@ class RunRecord:
                             **{k: self.registered.get(w, {}).get(k) for k in ("host", "pid", "cores")}}
                         for w in used},
             "operators": ops,
+            "shares": share_match(plan, ops),
             "links_bytes": links,
             "totals": {
                 "unit": "frames" if all(n.kind == "trace" for n in plan.nodes if n.role == "source") else "records",

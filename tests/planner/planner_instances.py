@@ -21,11 +21,13 @@ SHAPES = {
 
 
 @st.composite
-def small_problems(draw, shapes=tuple(SHAPES), per_pair_prices: bool = False, max_workers: int = 6) -> dict:
+def small_problems(draw, shapes=tuple(SHAPES), per_pair_prices: bool = False, max_workers: int = 6,
+                   bandwidth: bool = False) -> dict:
     """A problem document with 2..max_workers workers in 1..3 tiers and random profiles.
 
     Link prices are per-tier potential differences unless `per_pair_prices` (then every pair gets
-    its own price; use only with shapes without joins, where the MILP stays exact)."""
+    its own price; use only with shapes without joins, where the MILP stays exact). With
+    `bandwidth`, every tier pair may get a bandwidth (Mbit/s) that binds at these rates."""
     shape = draw(st.sampled_from(shapes))
     ops = SHAPES[shape]
     tiers = draw(st.integers(1, 3))
@@ -67,6 +69,9 @@ def small_problems(draw, shapes=tuple(SHAPES), per_pair_prices: bool = False, ma
         links["worker_to_worker_cost_per_gb"] = [
             {"from_worker": a["name"], "to_worker": b["name"], "cost_per_gb": draw(st.sampled_from([0.2, 1.0, 4.0]))}
             for a in workers for b in workers if b["tier"] > a["tier"]]
+    if bandwidth:
+        links["tier_bandwidth_mbps"] = [[None if p == q else draw(st.sampled_from([None, 0.5, 5.0, 50.0]))
+                                         for q in range(tiers)] for p in range(tiers)]
     op_names = [o for o, _ in ops]
     table = []
     for combo in itertools.product(*(variants[o] for o in op_names)):

@@ -79,3 +79,38 @@ def test_vqa_medium_accuracy_table_and_propagation_agree():
     p.end_to_end = None          # force propagation through the per-operator profiles
     for c in combos:
         assert accuracy_of(p, c.variants) == c.accuracy
+
+
+def test_link_bandwidth_limits_traffic_between_tiers():
+    """10/s of 100 KB from the edge source is 1000 KB/s; a 4 Mbit/s link (488 KB/s) cannot take it."""
+    doc = _two_tier_chain()
+    doc["links"]["tier_bandwidth_mbps"] = [[None, 4.0], [None, None]]
+    p = parse_problem(doc)
+    assert p.link_bandwidth(0, 1) == pytest.approx(4e6 / 8 / 1024)
+    ev = evaluate(p, Assignment({"a": "v", "b": "v"}, {"a": {"c1": 10.0}, "b": {"c2": 10.0}}))
+    assert ev.link_traffic_kb_s == {(0, 1): pytest.approx(1000.0)}
+    assert ev.violations == ["link edge->cloud: 1000.0 KB/s exceeds its bandwidth 488.3 KB/s"]
+    # a on the edge, b in the cloud: 10/s x 1000 KB also crosses; a and b on the edge: nothing does
+    assert evaluate(p, Assignment({"a": "v", "b": "v"}, {"a": {"e1": 10.0}, "b": {"e2": 10.0}})).feasible
+
+
+def test_bandwidth_fields_are_optional_and_checked():
+    doc = _two_tier_chain()
+    assert parse_problem(doc).bandwidth_kb_s is None and not parse_problem(doc).has_bandwidth
+    doc["links"]["tier_bandwidth_mbps"] = [[None, 0], [None, None]]
+    with pytest.raises(Exception, match=r"links.tier_bandwidth_mbps\[0\]\[1\]: must be > 0"):
+        parse_problem(doc)
+    doc["links"]["tier_bandwidth_mbps"] = [[None, 5.0], [None, None]]
+    doc["links"]["tier_rtt_ms"] = [[0, 30], [30, 0]]
+    assert parse_problem(doc).rtt_ms[0, 1] == 30
+
+
+def test_utilization_keeps_headroom_on_every_worker():
+    p = parse_problem(_two_tier_chain())
+    assert p.capacity("a", "v")[0] == pytest.approx(10.0)
+    q = p.with_overrides(utilization=0.8)
+    assert q.capacity("a", "v")[0] == pytest.approx(8.0) and p.capacity("a", "v")[0] == pytest.approx(10.0)
+    full = Assignment({"a": "v", "b": "v"}, {"a": {"e1": 10.0}, "b": {"e2": 10.0}})
+    assert evaluate(p, full).feasible and not evaluate(q, full).feasible
+    with pytest.raises(Exception, match="utilization must be in"):
+        p.with_overrides(utilization=1.5)

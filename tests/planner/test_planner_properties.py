@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from planner.costmodel import evaluate
-from planner.errors import InfeasibleError
+from planner.errors import InfeasibleError, UnsupportedError
 from planner.planning import ALGORITHMS, plan
 from planner.problem import parse_problem
 from planner_instances import small_problems
@@ -46,6 +46,31 @@ def test_exact_equals_bruteforce(doc):
 @given(small_problems(shapes=("chain", "pair"), per_pair_prices=True))
 def test_exact_equals_bruteforce_with_per_pair_prices_on_free_edges(doc):
     _exact_matches_bruteforce(doc)
+
+
+@SETTINGS
+@given(small_problems(shapes=("chain", "pair"), bandwidth=True))
+def test_exact_equals_bruteforce_under_link_bandwidth(doc):
+    exact = _exact_matches_bruteforce(doc)
+    assert exact is None or exact.optimal
+
+
+@SETTINGS
+@given(small_problems(bandwidth=True))
+def test_every_plan_respects_link_bandwidth(doc):
+    problem = parse_problem(doc)
+    for algo in ALGORITHMS:
+        try:
+            result = plan(problem, algo, time_limit=30)
+        except InfeasibleError:
+            continue
+        except UnsupportedError:
+            assert algo == "bruteforce"
+            continue
+        ev = evaluate(problem, result.assignment)
+        assert ev.feasible, (algo, ev.violations)
+        for (p, q), kb in ev.link_traffic_kb_s.items():
+            assert kb <= problem.link_bandwidth(p, q) * (1 + 1e-6) + 1e-6, (algo, p, q)
 
 
 @SETTINGS

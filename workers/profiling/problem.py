@@ -20,6 +20,8 @@ UNITS = {
     "message_size": "KB per frame received downstream (the transport's encoding)",
     "worker_cost": "money per hour",
     "link_cost": "money per GB before comm_cost_scaling_factor",
+    "link_bandwidth": "Mbit/s (10^6 bits per second) per direction from one tier to another; null: unlimited",
+    "link_rtt": "milliseconds, round trip between two tiers",
     "accuracy": "percent: AP50 x 100 against ground truth (F1 x 100 against the most expensive variant "
                 "where a trace has none)",
 }
@@ -32,11 +34,29 @@ def rebase(path: str, base: Path, out_dir: Path) -> str:
     return os.path.relpath(absolute, out_dir.resolve())
 
 
+def link_figures(infra: Infrastructure, measured: dict[str, dict[str, float]] | None) -> dict[str, Any]:
+    """tier_bandwidth_mbps and tier_rtt_ms: measured on the testbed where given, else as infra.json
+    states; nothing when the file describes no link."""
+    model = infra.model
+    bandwidth, rtt = model.bandwidth_matrix(), model.rtt_matrix()
+    for key, m in (measured or {}).items():
+        a, _, b = key.partition("->")
+        p, q = model.tier_index(a), model.tier_index(b)
+        if bandwidth[p][q] is not None:  # an unshaped link stays unlimited, whatever a probe got through
+            bandwidth[p][q] = round(m["mbps"], 3)
+        rtt[p][q] = round(m["rtt_ms"], 3)
+    if not model.links and not measured:
+        return {}
+    return {"tier_bandwidth_mbps": bandwidth, "tier_rtt_ms": rtt}
+
+
 def assemble(workflow: Workflow, infra: Infrastructure, out_dir: Path, rates: dict[str, float],
              latency: dict[str, dict[str, dict[str, dict[int, float]]]],
              sizes_in: dict[str, float], sizes_out: dict[str, dict[str, float]],
-             accuracy: dict[str, dict[str, float]], settings: dict[str, Any]) -> dict[str, Any]:
-    """The problem document. latency[op][variant][worker][batch] = ms per request."""
+             accuracy: dict[str, dict[str, float]], settings: dict[str, Any],
+             measured_links: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
+    """The problem document. latency[op][variant][worker][batch] = ms per request;
+    measured_links["edge->cloud"] = {"mbps", "rtt_ms"} replaces what infra.json states."""
     wf = workflow.doc
     operators: list[dict[str, Any]] = []
     for s in wf["sources"]:
@@ -91,9 +111,11 @@ def assemble(workflow: Workflow, infra: Infrastructure, out_dir: Path, rates: di
         "units": UNITS,
         "tier_names": infra.tiers,
         "workers": [{"name": w.name, "tier": w.tier, "cost_per_hour": w.cost_per_hour, "device": w.device,
-                     "threads": w.threads} for w in infra.workers],
+                     "threads": w.threads, **({"cpus": w.cpus} if w.cpus is not None else {})}
+                    for w in infra.workers],
         "links": {"comm_cost_scaling_factor": infra.comm_cost_scaling_factor,
-                  "tier_cost_per_gb": infra.tier_matrix(), "unlisted_pair_cost_per_gb": 0.0},
+                  "tier_cost_per_gb": infra.model.price_matrix(), "unlisted_pair_cost_per_gb": 0.0,
+                  **link_figures(infra, measured_links)},
         "dataflow": {"operators": operators, "edges": edges, "sink": sink},
         "execution_latency_ms": execution,
         "execution_latency_ms_by_batch": by_batch,

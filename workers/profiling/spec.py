@@ -1,16 +1,18 @@
 """The profiler's inputs: a workflow (a plan without placement, ML operators listing variants)
-and an infrastructure (tiered workers with prices, threads and devices; link prices per GB).
+and an infrastructure (streamflow/testbed/infra.py: tiered hosts with prices, threads, devices and
+CPU quotas; links between tiers with bandwidth, round trip and price per GB).
 
 Errors name the file and the JSON path, as plan errors do.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from streamflow.errors import PlanError
+from streamflow.jsonfile import read_json
+from streamflow.testbed.infra import Infra, InfraError, load_infra
 
 ML_KINDS = ("detect", "embed")
 
@@ -22,25 +24,25 @@ class WorkerSpec:
     device: str
     threads: int
     cost_per_hour: float
+    cpus: float | None = None      # a CPU quota the profile measured under (None: the whole machine)
 
     @property
-    def machine(self) -> tuple[str, int]:
-        """What latency depends on here: the device and the threads the runtime may use."""
-        return (self.device, self.threads)
+    def machine(self) -> tuple:
+        """What latency depends on here: the device, the threads the runtime may use, the quota."""
+        return (self.device, self.threads) if self.cpus is None else (self.device, self.threads, self.cpus)
 
 
 @dataclass
 class Infrastructure:
+    """The planner's view of infra.json: worker hosts only (source hosts are not offered)."""
+
     tiers: list[str]
     workers: list[WorkerSpec]
-    link_cost_per_gb: dict[tuple[int, int], float]
-    comm_cost_scaling_factor: float = 1.0
+    model: Infra
 
-    def tier_matrix(self) -> list[list[float]]:
-        """Price per GB from tier p to tier q; free inside a tier, prohibitive downwards."""
-        n = len(self.tiers)
-        return [[0.0 if p == q else self.link_cost_per_gb.get((p, q), 1e6 if q < p else 0.0)
-                 for q in range(n)] for p in range(n)]
+    @property
+    def comm_cost_scaling_factor(self) -> float:
+        return self.model.comm_cost_scaling_factor
 
 
 @dataclass
@@ -56,55 +58,20 @@ class Workflow:
         return self.doc["sources"]
 
 
-def _read(path: str | Path) -> Any:
-    path = Path(path)
+def load_infrastructure(path: str | Path, quotas: bool = False) -> Infrastructure:
+    """infra.json as the profiler needs it; with `quotas`, each host's `cpus` is part of its machine."""
     try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise PlanError(f"{path}: no such file") from None
-    except json.JSONDecodeError as exc:
-        raise PlanError(f"{path}: not JSON (line {exc.lineno}: {exc.msg})") from None
-
-
-def load_infrastructure(path: str | Path) -> Infrastructure:
-    doc = _read(path)
-
-    def fail(where: str, msg: str) -> PlanError:
-        return PlanError(f"{path}: {where}: {msg}")
-    tiers = doc.get("tiers")
-    if not isinstance(tiers, list) or not tiers or not all(isinstance(t, str) for t in tiers):
-        raise fail("tiers", "expected a list of tier names, lowest (edge) first")
-    workers = []
-    for i, w in enumerate(doc.get("workers") or []):
-        where = f"workers[{i}]"
-        if not isinstance(w, dict) or not isinstance(w.get("name"), str):
-            raise fail(f"{where}.name", "missing")
-        if w.get("tier") not in tiers:
-            raise fail(f"{where}.tier", f"expected one of {', '.join(tiers)}, got {w.get('tier')!r}")
-        threads = w.get("threads", 1)
-        if not isinstance(threads, int) or threads < 1:
-            raise fail(f"{where}.threads", f"expected an integer >= 1, got {threads!r}")
-        cost = w.get("cost_per_hour")
-        if not isinstance(cost, (int, float)) or cost < 0:
-            raise fail(f"{where}.cost_per_hour", f"expected a number >= 0, got {cost!r}")
-        workers.append(WorkerSpec(w["name"], tiers.index(w["tier"]), w.get("device", "cpu"), threads, float(cost)))
-    if not workers:
-        raise fail("workers", "no workers")
-    links = {}
-    for key, price in (doc.get("link_cost_per_gb") or {}).items():
-        a, _, b = key.partition("->")
-        if a not in tiers or b not in tiers:
-            raise fail(f"link_cost_per_gb.{key}", "expected 'TIER->TIER' with tiers named in 'tiers'")
-        if not isinstance(price, (int, float)) or price < 0:
-            raise fail(f"link_cost_per_gb.{key}", f"expected a price >= 0, got {price!r}")
-        links[(tiers.index(a), tiers.index(b))] = float(price)
-    scale = doc.get("comm_cost_scaling_factor", 1.0)
-    return Infrastructure(tiers, workers, links, float(scale))
+        infra = load_infra(path)
+    except InfraError as exc:
+        raise PlanError(str(exc)) from None
+    workers = [WorkerSpec(h.name, infra.tier_index(h.tier), h.device, h.threads, h.cost_per_hour,
+                          h.cpus if quotas else None) for h in infra.hosts if h.role == "worker"]
+    return Infrastructure(infra.tiers, workers, infra)
 
 
 def load_workflow(path: str | Path) -> Workflow:
     path = Path(path)
-    doc = _read(path)
+    doc = read_json(path, PlanError)
 
     def fail(where: str, msg: str) -> PlanError:
         return PlanError(f"{path}: {where}: {msg}")
