@@ -47,6 +47,26 @@ class Operator:
     def on_close(self) -> None:
         """The dataflow finished (or is being torn down): flush files, free resources."""
 
+    def snapshot(self, epoch: int) -> Any:
+        """State as of the end of `epoch`, for checkpoints and live reconfiguration; None when
+        the operator keeps no state across epochs.
+
+        The runtime calls it once every input has passed `epoch` and every notification at or
+        before it was delivered, and (unless `aligned` is False) before any input after `epoch`
+        was handled: the state then reflects exactly the epochs up to `epoch`. The value must be
+        carried by the record type system; keyed operators return `Keyed({key: state})` so
+        each key's state can move to another instance."""
+        return None
+
+    def restore(self, state: Any) -> None:
+        """Take back what `snapshot` returned (for keyed state: the keys of this instance),
+        before `on_start`; the run then continues after the snapshot's epoch."""
+
+    aligned: bool = True
+    """Whether input after a checkpoint epoch must wait until the snapshot is taken (operators
+    whose state mixes epochs). Operators that can leave later epochs out themselves (a sink
+    that has only written complete epochs) set it False and never hold input back."""
+
     def waiting(self) -> bool:
         """True while work the operator started off the loop (a timer, a thread) will wake the
         worker later; a run with nothing runnable and nothing waiting has stalled."""
@@ -145,6 +165,13 @@ class OperatorContext:
         self.instance = instance
         self.instances = instances
         self.params = params
+
+    @property
+    def clock_origin(self) -> float:
+        """Wall-clock time (time.time()) at which the run's sources started; the same in every
+        process and every generation of a run, so paced sources keep their schedule when they
+        resume after a recovery or a reconfiguration."""
+        return self._slot.worker.clock_origin
 
     @property
     def epoch(self) -> int | None:

@@ -25,6 +25,15 @@ class Source(Operator):
         """Emit up to `budget` batches; return False once the source is exhausted (and closed)."""
         raise TypeError(f"{type(self).__name__} must implement poll")
 
+    resume_epoch: int = 0
+    """The first epoch this instance emits: 0, or one after the checkpoint a run resumes from."""
+
+    def resume_after(self, epoch: int) -> None:
+        """Emit nothing at or before `epoch`: the run resumes after a checkpoint (called before
+        `on_start`). Sources must then emit exactly what they would have emitted after `epoch`
+        (trace sources seek, generators are deterministic); the default skips earlier items."""
+        self.resume_epoch = epoch + 1
+
     def ready(self) -> bool:
         """Whether `poll` has something to do now (async sources wait for their producer)."""
         return True
@@ -59,6 +68,9 @@ class IterableSource(Source):
     def on_start(self) -> None:
         items = self._items(self.ctx) if callable(self._items) else self._items
         self._iter = iter(items)
+        if self.resume_epoch:
+            first = self.resume_epoch
+            self._iter = ((e, b) for e, b in self._iter if e >= first)
 
     def poll(self, output: Output, budget: int) -> bool:
         assert self._iter is not None
@@ -94,8 +106,11 @@ class AsyncIterableSource(Source):
         self._task = asyncio.get_running_loop().create_task(self._pump(items))
 
     async def _pump(self, items: AsyncIterable[tuple[int, Batch]]) -> None:
+        first = self.resume_epoch
         try:
             async for item in items:
+                if item[0] < first:
+                    continue
                 while len(self._queue) >= self._prefetch:
                     self._space.clear()
                     await self._space.wait()

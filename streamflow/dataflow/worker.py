@@ -193,6 +193,7 @@ class Worker:
         self.notifying: set[OperatorSlot] = set()
         self.slots: dict[int, OperatorSlot] = {}
         self._wake_event: asyncio.Event | None = None
+        self.clock_origin = time.time()  # the coordinator sets the run's, shared by all processes
         self.failure: StreamflowError | None = None
         self.failed: set[OperatorSlot] = set()
         self.draining = False
