@@ -11,6 +11,7 @@ from streamflow.dataflow.operators.fields import as_function
 from streamflow.dataflow.registry import lookup
 from streamflow.errors import GraphError, PlanError
 from streamflow.jsonfile import read_json
+from streamflow.recovery.settings import RecoverySettings, recovery_settings
 
 DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
 
@@ -60,6 +61,7 @@ class Plan:
     source_path: str = "plan.json"
     speed: float | None = None
     base_dir: str = "."
+    recovery: RecoverySettings = RecoverySettings(True, None)
 
     def resolve(self, path: str) -> str:
         """Relative paths in a plan are relative to the plan file's folder."""
@@ -160,7 +162,7 @@ def parse_plan(raw: Any, source_path: str = "plan.json", speed: float | None = N
         raise PlanError("workers: a plan needs at least one worker")
 
     plan = Plan(name, unit, size, workers, [], C.obj(doc.get("expected", {}), "expected"), doc,
-                source_path, speed, base_dir)
+                source_path, speed, base_dir, recovery_settings(doc.get("recovery"), unit, size))
     names: dict[str, str] = {}
 
     def claim(node_name: str, p: str) -> None:

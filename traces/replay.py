@@ -173,14 +173,15 @@ async def _items(frames: Iterable[T] | AsyncIterable[T]) -> AsyncIterator[T]:
 
 
 async def paced(frames: Iterable[T] | AsyncIterable[T], speed: float = 1.0,
-                clock: Callable[[], float] = time.perf_counter, *, spin: float = DEFAULT_SPIN
-                ) -> AsyncIterator[T]:
+                clock: Callable[[], float] = time.perf_counter, *, spin: float = DEFAULT_SPIN,
+                origin: tuple[float, float] | None = None) -> AsyncIterator[T]:
     """Emit items (anything with a `.ts` capture time) at their recorded pace times 1/speed,
-    relative to the first item; speed 0 emits as fast as possible. A late item goes out at
-    once and later ones keep the original schedule (no drift is carried forward)."""
+    relative to the first item, or to `origin` = (clock time, capture time) when given (a
+    replay resumed after a recovery keeps the run's schedule and catches up); speed 0 emits as
+    fast as possible. A late item goes out at once and later ones keep the original schedule
+    (no drift is carried forward)."""
     if speed < 0:
         raise ValueError(f"speed {speed}: must be >= 0 (0 = as fast as possible)")
-    origin: tuple[float, float] | None = None
     async with aclosing(_items(frames)) as items:
         async for item in items:
             if speed > 0:
@@ -263,12 +264,41 @@ class EpochFrame(NamedTuple):
     image: np.ndarray
 
 
+def trace_start(readers: Sequence[FrameReader]) -> float:
+    """Where "ms" epochs count from: the earliest frame 0 of all the traces."""
+    return min((float(r.trace.timestamps[0]) for r in readers if r.trace.frame_count), default=0.0)
+
+
+def first_capture(readers: Sequence[FrameReader]) -> float:
+    """The capture time of the first frame a replay of `readers` emits."""
+    return min((float(r.trace.timestamps[r.start]) for r in readers if r.start < r.stop), default=0.0)
+
+
+def seek(readers: Sequence[FrameReader], epoch: int, unit: str = "frame", size: int = 1) -> None:
+    """Move every reader to its first frame at or after `epoch` (a replay resuming after a
+    checkpoint); epochs grow with the frame index, so a binary search over the stride finds it."""
+    start = trace_start(readers)
+    for r in readers:
+        steps = range(r.start, r.stop, r.stride)
+        lo, hi = 0, len(steps)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            i = steps[mid]
+            if epoch_of(float(r.trace.timestamps[i]), start, unit, size, i) < epoch:
+                lo = mid + 1
+            else:
+                hi = mid
+        r.start = steps[lo] if lo < len(steps) else r.stop
+
+
 async def replay(readers: Sequence[FrameReader], speed: float = 1.0, unit: str = "frame", size: int = 1,
-                 clock: Callable[[], float] = time.perf_counter) -> AsyncIterator[EpochFrame]:
+                 clock: Callable[[], float] = time.perf_counter,
+                 origin: tuple[float, float] | None = None) -> AsyncIterator[EpochFrame]:
     """What a trace source emits: the cameras merged in capture order, paced at `speed`, each
     frame with its epoch. "ms" epochs count from the earliest frame 0 of all the traces, like
-    "frame" epochs count from frame 0, so a replay that starts later keeps the same epochs."""
-    start = min((float(r.trace.timestamps[0]) for r in readers if r.trace.frame_count), default=0.0)
-    async with aclosing(paced(merge_cameras(readers), speed, clock)) as frames:
+    "frame" epochs count from frame 0, so a replay that starts later keeps the same epochs.
+    `origin` = (clock time, capture time) pins the pace to the run's schedule (see `paced`)."""
+    start = trace_start(readers)
+    async with aclosing(paced(merge_cameras(readers), speed, clock, origin=origin)) as frames:
         async for f in frames:
             yield EpochFrame(epoch_of(f.ts, start, unit, size, f.index), f.camera, f.index, f.ts, f.image)

@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
                    help="threads for CPU-heavy operator work (default: cores)")
     p.add_argument("--once", action="store_true", help="exit after one run")
+    p.add_argument("--spare", action="store_true",
+                   help="a spare: take over the operators of a worker a run loses (any plan worker of this tier)")
     p.add_argument("--preload", action="store_true",
                    help="import the model runtimes before registering (a host under a small CPU quota "
                         "otherwise spends seconds in imports that hold the GIL during a deployment)")
@@ -73,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         preload()
     name = args.name or f"{socket.gethostname()}-{args.tier}"
     info = WorkerInfo(name=name, tier=args.tier, device=args.device, cost_per_hour=args.cost_per_hour,
-                      threads=args.threads)
+                      threads=args.threads, spare=args.spare)
     try:
         return run_worker(info, args.coordinator, args.bind, args.once)
     except KeyboardInterrupt:

@@ -12,7 +12,7 @@ from streamflow.cluster.coordinator import Coordinator, Options
 
 def add_run_parser(sub: Any) -> None:
     p = sub.add_parser("run", help="run a plan on its workers (or start them here with --local)")
-    p.add_argument("plan", help="plan.json")
+    p.add_argument("plan", nargs="?", help="plan.json (omit with --resume)")
     p.add_argument("--local", action="store_true", help="start the plan's workers on this machine")
     p.add_argument("--testbed", action="store_true",
                    help="run on the workers of the testbed that is up (streamflow testbed up INFRA.json)")
@@ -28,6 +28,12 @@ def add_run_parser(sub: Any) -> None:
     p.add_argument("--credit-window", type=int, default=16 << 20,
                    help="flow control: bytes in flight per channel (default 16 MiB)")
     p.add_argument("--quiet", action="store_true", help="no live progress")
+    p.add_argument("--recovery-dir", default=None,
+                   help="where checkpoints are kept (SQLite); default out/<plan>-recovery next to the plan")
+    p.add_argument("--spares", type=int, default=0,
+                   help="with --local: start N spare workers that take over from a lost one")
+    p.add_argument("--resume", metavar="RUN_DIR", default=None,
+                   help="continue the latest run recorded in RUN_DIR (a --recovery-dir) from its last checkpoint")
     p.add_argument("--inprocess", action="store_true",
                    help="debug: run every operator in this process, ignoring the placement")
     p.set_defaults(func=run_command)
@@ -39,7 +45,15 @@ def run_command(args: argparse.Namespace) -> int:
     from streamflow.runtime import run_coroutine
     if args.speed is not None and args.speed < 0:
         raise PlanError("--speed: must be >= 0")
-    plan = load_plan(args.plan, speed=args.speed)
+    if args.spares < 0 or (args.spares and not args.local):
+        raise PlanError("--spares: a number >= 0, with --local (elsewhere start streamflow-worker --spare)")
+    if args.resume:
+        plan = resumed_plan(args.resume, args.speed)
+        args.recovery_dir = args.resume
+    elif args.plan is None:
+        raise PlanError("run: give a plan.json, or --resume RUN_DIR")
+    else:
+        plan = load_plan(args.plan, speed=args.speed)
     graph, placement = build_graph(plan)
     if args.inprocess:
         from streamflow.dataflow.worker import Worker
@@ -53,11 +67,33 @@ def run_command(args: argparse.Namespace) -> int:
             raise PlanError("--testbed and --local: choose one (the testbed's workers, or workers started here)")
         listen = coordinator_address(plan, args.state)
     options = Options(listen=listen, local=args.local, report=args.report, timeout=args.timeout,
-                      wait=args.wait, credit_window=args.credit_window, quiet=args.quiet)
+                      wait=args.wait, credit_window=args.credit_window, quiet=args.quiet,
+                      recovery_dir=args.recovery_dir, spares=args.spares, resume=bool(args.resume))
     coordinator = Coordinator(plan, graph, placement, options)
     report = run_coroutine(coordinator.run())
     print_summary(report, str(coordinator.report_path))
     return 0
+
+
+def resumed_plan(run_dir: str, speed: float | None) -> Any:
+    """The plan of the latest run recorded in a recovery directory."""
+    from pathlib import Path
+
+    from streamflow.errors import PlanError
+    from streamflow.plan import parse_plan
+    from streamflow.recovery.store import RecoveryStore
+    if not (Path(run_dir) / RecoveryStore.FILE).is_file():
+        raise PlanError(f"--resume {run_dir}: no {RecoveryStore.FILE} there (a run's --recovery-dir)")
+    store = RecoveryStore(run_dir)
+    try:
+        stored = store.latest_run()
+    finally:
+        store.close()
+    if stored is None:
+        raise PlanError(f"--resume {run_dir}: no run recorded there")
+    if stored.status == "completed":
+        raise PlanError(f"--resume {run_dir}: run {stored.run_id} already completed")
+    return parse_plan(stored.plan, stored.source_path, speed if speed is not None else stored.speed, stored.base_dir)
 
 
 def print_summary(report: dict[str, Any], path: str) -> None:
@@ -103,4 +139,11 @@ def print_summary(report: dict[str, Any], path: str) -> None:
         console.print(f"accuracy ({sink}, {block['task']}): {text}", highlight=False)
     if "planner_predicted" in report.get("accuracy", {}):
         console.print(f"accuracy the planner predicted: {report['accuracy']['planner_predicted']}", highlight=False)
+    for f in report.get("failures", []):
+        pause = "-" if f.get("output_pause_s") is None else f"{f['output_pause_s']:.2f} s"
+        rec = "-" if f.get("recovery_s") is None else f"{f['recovery_s']:.2f} s"
+        console.print(f"failure: {f['worker']} ({f['reason']}) detected after {f['detected_after_s']:.2f} s; "
+                      f"taken over by {f['taken_over_by']}; checkpoint epoch {f['checkpoint_epoch']}, "
+                      f"{f['epochs_replayed']} epochs replayed; recovery time {rec}, output pause {pause}",
+                      highlight=False)
     console.print(f"report: {path}", highlight=False)

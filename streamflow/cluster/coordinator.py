@@ -1,6 +1,19 @@
 """The coordinator behind `streamflow run plan.json`: waits for (or starts) the plan's workers,
-deploys and wires them, starts the sources, watches progress and heartbeats, and writes the
-run report, also when the run fails.
+deploys and wires them, starts the sources, watches progress and heartbeats, keeps the run's
+checkpoints, recovers from lost workers, and writes the run report, also when the run fails.
+
+Recovery protocol (why nothing is lost or written twice): a run goes through generations. Each
+generation is one deployment of the whole plan, started from a checkpoint epoch c (-1 for the
+first): every operator instance restores its snapshot at c, every source resumes at c+1, sinks
+truncate their files to what they held at c, and every process seeds its progress view with
+the sources at c+1 and the restored notifications (recovery/checkpoint.py says why the
+snapshots at c form a consistent cut). When a worker is lost, the coordinator aborts the
+generation on every survivor and waits until each has acknowledged (its data sockets are
+closed without linger, and its progress copies carry the generation's id, so nothing of the
+old generation reaches the new one), lets a spare or a survivor take the lost role, and
+deploys the next generation from the newest checkpoint committed in the recovery store. So
+each epoch's output is produced by exactly one generation: epochs at or before c by earlier
+ones (kept by the truncation), epochs after c by the new one (discarded everywhere else).
 """
 from __future__ import annotations
 
@@ -20,20 +33,32 @@ from streamflow.cluster.local import LocalWorkers
 from streamflow.cluster.observer import ProgressObserver
 from streamflow.cluster.protocol import DEAD_AFTER_S, Inbox, pack, unpack
 from streamflow.cluster.report import RunRecord, write_report
+from streamflow.cluster.takeover import Candidate, choose
 from streamflow.communication.transport import PROGRESS
 from streamflow.dataflow.graph import Graph
 from streamflow.dataflow.worker import stalled_reason
 from streamflow.errors import StreamflowError
 from streamflow.plan import Plan
+from streamflow.recovery.store import Checkpoint, RecoveryStore
 
 
 STALL_AFTER_S = 2.0   # every worker quiescent and no progress for this long, incomplete: stalled
+ABORT_ACK_S = 5.0     # survivors acknowledge a generation's abort within this, or count as lost
 DRAIN_QUIET_S = 1.0   # after an operator failed: quiescent this long means drained
 DRAIN_MAX_S = 15.0    # ... or give up draining after this long
 
 
 class RunFailed(StreamflowError):
     """The run could not complete (a worker died or failed, a timeout); the report is written."""
+
+
+class WorkerLost(Exception):
+    """A worker process died or went silent; the run may go on without it."""
+
+    def __init__(self, name: str, reason: str, silent_s: float) -> None:
+        super().__init__(f"worker {name!r} {reason}")
+        self.name, self.reason, self.silent_s = name, reason, silent_s
+        self.at = time.monotonic()
 
 
 class RunInterrupted(RunFailed):
@@ -52,6 +77,9 @@ class Options:
     credit_window: int = 16 << 20
     quiet: bool = False
     log_dir: str | None = None
+    recovery_dir: str | None = None
+    spares: int = 0          # --local: spare worker processes to start
+    resume: bool = False     # continue the latest run in recovery_dir
 
 
 @dataclass
@@ -64,10 +92,11 @@ class Member:
     last_heartbeat: float = field(default_factory=time.monotonic)
     address: str | None = None
     state: str = "registered"
+    roles: list[str] = field(default_factory=list)
 
 
 class Coordinator:
-    """Runs one plan on its workers."""
+    """Runs one plan on its workers, generation after generation when workers are lost."""
 
     def __init__(self, plan: Plan, graph: Graph, placement: dict[str, list[tuple[str, float]]],
                  options: Options) -> None:
@@ -76,8 +105,10 @@ class Coordinator:
         self.placement = placement
         self.options = options
         self.run_id = uuid.uuid4().hex[:12]
-        self.names = plan.workers_used()
-        self.members: dict[str, Member] = {}
+        self.generation = 0
+        self.names = plan.workers_used()     # the plan's roles
+        self.members: dict[str, Member] = {}  # worker processes taking part, by process name
+        self.spares: dict[str, Member] = {}   # registered, not (yet) taking part
         self.heartbeats: dict[str, float] = {}
         self.record = RunRecord(plan)
         self.observer = ProgressObserver(graph, placement)
@@ -87,18 +118,35 @@ class Coordinator:
         self.local: LocalWorkers | None = None
         self.started_at = time.time()
         self.t0 = time.monotonic()
-        self.run_started: float | None = None
+        self.run_started: float | None = None   # when the first generation's sources started
+        self.elapsed_before = 0.0               # --resume: seconds the sources had run before
         self.interrupted = False
         self.last_progress_at = time.monotonic()
         self.quiet_since: dict[str, float] = {}  # worker -> since when its stats say quiescent
         out_dir = Path(plan.base_dir) / "out"
         self.report_path = Path(options.report) if options.report else out_dir / f"{plan.name}-run.json"
         self.log_dir = Path(options.log_dir) if options.log_dir else out_dir / "logs"
+        self.recovery_dir = Path(options.recovery_dir) if options.recovery_dir else out_dir / f"{plan.name}-recovery"
+        self.store: RecoveryStore | None = None
+        self.every = plan.recovery.every_epochs if plan.recovery.enabled else None
+        self.checkpoint: Checkpoint | None = None   # where the current generation started from
+        self.committed: int | None = None          # newest committed checkpoint epoch
+        self.stateful: set[tuple[str, int]] = set()
+        self.pending_failure: dict[str, Any] | None = None  # the last recovery, until output resumes
+        self.spare_seq = 0
+
+    @property
+    def gen_id(self) -> str:
+        return f"{self.run_id}.{self.generation}"
+
+    def role_of(self, process: str) -> list[str]:
+        m = self.members.get(process)
+        return m.roles if m else []
 
     # messaging -----------------------------------------------------------------------------------
     def send(self, name: str, kind: str, body: Any = None) -> None:
         assert self.router is not None
-        member = self.members.get(name)
+        member = self.members.get(name) or self.spares.get(name)
         identity = member.identity if member else name.encode()
         self.router.send_multipart([identity, *pack(kind, body)])
 
@@ -107,7 +155,8 @@ class Coordinator:
             self.send(name, kind, body)
 
     async def _receive(self, timeout: float) -> tuple[str, str, Any] | None:
-        """Next message as (worker, kind, body); heartbeats and progress are handled here."""
+        """Next message as (worker, kind, body); heartbeats, progress, spares' registrations and
+        checkpoint snapshots are handled here."""
         assert self.inbox is not None
         msg = await self.inbox.get(timeout)
         if msg is None:
@@ -120,15 +169,35 @@ class Coordinator:
             return None
         kind = frames[0].decode()
         if kind == "progress":
+            if len(frames) > 2 and frames[2].decode() != self.gen_id:
+                return None  # a copy from an aborted generation
             header = msgpack.unpackb(frames[1], use_list=False)
             if header[0] == PROGRESS:
                 flat = header[1]
                 self.observer.apply(zip(flat[0::3], flat[1::3], flat[2::3]))
                 self.last_progress_at = time.monotonic()
+                self._note_output_resumed()
             return None
         _, body = unpack(frames)
         self.heartbeats[sender] = time.monotonic()
+        if kind == "register" and sender not in self.members and isinstance(body, dict):
+            if body.get("spare") or (sender in self.names and self.run_started is not None):
+                self._add_spare(sender, body)
+            else:
+                return sender, kind, body
+            return None
+        if kind == "snapshot":
+            if isinstance(body, dict) and body.get("run") == self.gen_id:
+                self._keep_snapshot(body)
+            return None
         return sender, kind, body
+
+    def _add_spare(self, name: str, body: dict[str, Any]) -> None:
+        if name not in self.spares:
+            self.spares[name] = Member(name, name.encode(), body)
+            self.record.registered[name] = body
+            if not self.options.quiet and self.run_started is not None:
+                print(f"spare {name!r} (tier {body.get('tier')}) registered", flush=True)
 
     # phases --------------------------------------------------------------------------------------
     async def run(self) -> dict[str, Any]:
@@ -149,12 +218,20 @@ class Coordinator:
         self.inbox = Inbox(self.router, router=True)
         status, error = "completed", None
         try:
+            self._open_store()
             if self.options.local:
                 self.local = LocalWorkers(self.plan, listen, self.log_dir)
                 self.local.start()
+                for _ in range(self.options.spares):
+                    self._start_local_spare()
             await self._gather(listen)
-            await self._deploy()
-            await self._monitor()
+            while True:
+                try:
+                    await self._deploy()
+                    await self._monitor()
+                    break
+                except WorkerLost as lost:
+                    await self._recover(lost)
         except RunFailed as exc:
             status, error = "failed", str(exc)
         except asyncio.CancelledError:
@@ -174,6 +251,36 @@ class Coordinator:
         if task is not None:
             task.cancel()
 
+    def _open_store(self) -> None:
+        """The recovery store; with --resume, the run and checkpoint to continue from."""
+        if self.every is None and not self.options.resume:
+            return
+        self.store = RecoveryStore(self.recovery_dir)
+        if self.options.resume:
+            stored = self.store.latest_run()
+            if stored is None:
+                raise RunFailed(f"--resume {self.recovery_dir}: no run recorded there")
+            self.run_id = stored.run_id
+            self.elapsed_before = stored.elapsed_s
+            self.checkpoint = self.store.latest_checkpoint(stored.run_id)
+            self.generation = self.store.next_generation(stored.run_id)
+            self.stateful = set(self.store.stateful.get(stored.run_id, set()))
+            start = self.checkpoint.epoch + 1 if self.checkpoint else 0
+            self.observer = ProgressObserver(self.graph, self.placement, start,
+                                             self.checkpoint.notify if self.checkpoint else None)
+            if not self.options.quiet:
+                where = f"checkpoint epoch {self.checkpoint.epoch}" if self.checkpoint else "the start (no checkpoint)"
+                print(f"resuming run {self.run_id} from {where}", flush=True)
+            return
+        self.store.begin_run(self.run_id, self.plan.raw, self.plan.source_path, self.plan.base_dir,
+                             self.plan.speed, self.every)
+        self.record.recovery = {"dir": str(self.recovery_dir), "every_epochs": self.every, "checkpoints": 0}
+
+    def _start_local_spare(self) -> None:
+        assert self.local is not None
+        self.spare_seq += 1
+        self.local.start_spare(f"spare-{self.spare_seq}")
+
     async def _gather(self, listen: str) -> None:
         """Wait until every worker the plan names has registered."""
         deadline = time.monotonic() + self.options.wait
@@ -183,7 +290,7 @@ class Coordinator:
             if not announced and not self.options.local and not self.options.quiet:
                 print(f"coordinator at {listen}: waiting for workers {', '.join(missing)}", flush=True)
                 announced = True
-            self._check_local_exits("before registering")
+            self._check_local_exits("before registering", recoverable=False)
             if time.monotonic() > deadline:
                 raise RunFailed(f"workers never registered within {self.options.wait:.0f} s: {', '.join(missing)}")
             msg = await self._receive(0.5)
@@ -199,7 +306,7 @@ class Coordinator:
             if body.get("device", "cpu").split(":")[0] != want.device.split(":")[0] and not self.options.quiet:
                 print(f"warning: worker {sender!r} has device {body.get('device')!r}; the plan says "
                       f"{want.device!r}", flush=True)
-            self.members[sender] = Member(sender, sender.encode(), body)
+            self.members[sender] = Member(sender, sender.encode(), body, roles=[sender])
             self.record.registered[sender] = body
 
     async def _collect(self, kind: str, timeout: float = 60.0) -> dict[str, Any]:
@@ -215,27 +322,76 @@ class Coordinator:
             if msg is None:
                 continue
             sender, got_kind, body = msg
-            if isinstance(body, dict) and body.get("run") not in (None, self.run_id):
+            if not isinstance(body, dict) or body.get("run") != self.gen_id:
                 continue
             if got_kind == "failed":
                 raise RunFailed(f"worker {sender!r}: {body.get('error')}")
             if got_kind == kind and sender in self.members:
                 got[sender] = body
+                self.members[sender].last_heartbeat = time.monotonic()
         return got
 
     async def _deploy(self) -> None:
-        body = {"run": self.run_id, "plan": self.plan.raw, "source_path": self.plan.source_path,
+        """Deploy one generation: from the checkpoint in `self.checkpoint` (or the start)."""
+        c = self.checkpoint
+        start_epoch = c.epoch + 1 if c else 0
+        base = {"run": self.gen_id, "plan": self.plan.raw, "source_path": self.plan.source_path,
                 "base_dir": self.plan.base_dir, "speed": self.plan.speed,
-                "credit_window": self.options.credit_window}
-        self.broadcast("deploy", body)
-        deployed = await self._collect("deployed")
-        peers = {name: d["address"] for name, d in deployed.items()}
-        self.broadcast("wire", {"run": self.run_id, "peers": peers})
-        await self._collect("ready")
-        self.run_started = time.monotonic()
-        self.broadcast("start", {"run": self.run_id})
+                "credit_window": self.options.credit_window, "start_epoch": start_epoch,
+                "checkpoint_every": self.every, "notify": c.notify if c else {}}
+        for name, member in self.members.items():
+            states = {role: {op: per[inst] for op, per in (c.states if c else {}).items()
+                             for inst in per if self._instance_role(op, inst) == role}
+                      for role in member.roles}
+            self.send(name, "deploy", {**base, "roles": member.roles, "states": states})
+        deployed = await self._collect("deployed", timeout=120.0)
+        peers = {role: addr for d in deployed.values() for role, addr in d["addresses"].items()}
+        self.broadcast("wire", {"run": self.gen_id, "peers": peers})
+        ready = await self._collect("ready", timeout=120.0)
+        stateful = {(op, int(i)) for body in ready.values() for op, i in body.get("stateful", [])}
+        if self.store is not None and self.generation == 0 and not self.options.resume:
+            self.stateful = stateful
+            self.store.set_stateful(self.run_id, stateful)
+        now = time.monotonic()
+        elapsed = None
+        if self.run_started is not None:
+            elapsed = now - self.run_started + self.elapsed_before
+        elif self.options.resume:
+            elapsed = self.elapsed_before
+        if self.run_started is None:
+            self.run_started = now - self.elapsed_before
+        self.broadcast("start", {"run": self.gen_id, "elapsed": elapsed})
         for m in self.members.values():
             m.state = "running"
+            m.last_heartbeat = now
+        self.last_progress_at = now
+        self.quiet_since.clear()
+        if self.pending_failure is not None:
+            self.pending_failure["recovery_s"] = round(now - self.pending_failure.pop("_detected"), 3)
+            if not self.options.quiet:
+                f = self.pending_failure
+                print(f"recovered from the loss of {f['worker']!r} in {f['recovery_s']:.2f} s: generation "
+                      f"{self.generation} on {f['taken_over_by']!r} from checkpoint epoch {f['checkpoint_epoch']} "
+                      f"({f['epochs_replayed']} epochs replayed)", flush=True)
+
+    def _instance_role(self, op: str, instance: int) -> str | None:
+        where = self.placement.get(op, [])
+        return where[instance][0] if instance < len(where) else None
+
+    def _keep_snapshot(self, body: dict[str, Any]) -> None:
+        """A snapshot from the current generation: into the store; a checkpoint commits when
+        every stateful instance has sent its snapshot of that epoch."""
+        if self.store is None:
+            return
+        epoch = int(body["epoch"])
+        if self.store.add_snapshot(self.run_id, self.generation, epoch, body["op"], int(body["instance"]),
+                                   body["state"], list(body.get("notify", []))):
+            if self.committed is None or epoch > self.committed:
+                self.committed = epoch
+                self.record.recovery["checkpoints"] = self.record.recovery.get("checkpoints", 0) + 1
+                self.record.recovery["last_checkpoint_epoch"] = epoch
+                if self.run_started is not None:
+                    self.store.set_status(self.run_id, "running", time.monotonic() - self.run_started)
 
     async def _monitor(self) -> None:
         done: set[str] = set()
@@ -247,7 +403,9 @@ class Coordinator:
                 now = time.monotonic()
                 if now - last_ping >= 0.5:
                     last_ping = now
-                    self.broadcast("ping", {"run": self.run_id})
+                    self.broadcast("ping", {"run": self.gen_id})
+                    for name in self.spares:
+                        self.send(name, "ping", {"run": None})
                     view.update(self.record, self.observer, now - (self.run_started or now))
                 self._check_health()
                 if self.options.timeout is not None and now - self.t0 > self.options.timeout:
@@ -263,10 +421,10 @@ class Coordinator:
                 if msg is None:
                     continue
                 sender, kind, body = msg
-                if isinstance(body, dict) and body.get("run") not in (None, self.run_id):
+                if not isinstance(body, dict) or body.get("run") not in (None, self.gen_id):
                     continue
                 if kind == "stats":
-                    self.record.add_stats(sender, body["stats"])
+                    self.record.add_stats(body.get("role", sender), body["stats"])
                     self._note_quiescence(sender, body["stats"])
                 elif kind == "done":
                     done.add(sender)
@@ -275,12 +433,92 @@ class Coordinator:
                     # an operator failed: let every epoch before it reach the sinks, then stop
                     failure = (sender, str(body.get("error")))
                     drain_deadline = time.monotonic() + DRAIN_MAX_S
-                    self.broadcast("drain", {"run": self.run_id})
+                    self.broadcast("drain", {"run": self.gen_id})
                 elif kind in ("failed", "aborted") and failure is None:
                     raise RunFailed(f"worker {sender!r} {kind}: {body.get('error')}; last complete epoch: "
                                     f"{self._last_epoch()}")
             view.update(self.record, self.observer, time.monotonic() - (self.run_started or 0))
 
+    # recovery ------------------------------------------------------------------------------------
+    async def _recover(self, lost: WorkerLost) -> None:
+        """Abort the generation, give the lost roles to a spare or a survivor, and go on from
+        the newest committed checkpoint; RunFailed when that is not possible."""
+        dead = self.members.pop(lost.name)
+        before = self.observer.last_complete_epoch()
+        silent = await self._abort_generation()
+        last = self._last_epoch()
+        if self.store is None:
+            raise RunFailed(f"{lost}; last complete epoch: {last} (recovery is off in this plan)")
+        roles = dead.roles + [r for m in silent for r in m.roles]
+        if self.local is not None:  # an edge box that reboots: its process comes back as a spare
+            self._start_local_spare()
+            await self._await_spares(3.0)
+        taken: list[str] = []
+        for role in roles:
+            candidates = [Candidate(n, m.info.get("tier", ""), m.roles, False) for n, m in self.members.items()]
+            candidates += [Candidate(n, m.info.get("tier", ""), [], True) for n, m in self.spares.items()
+                           if time.monotonic() - self.heartbeats.get(n, 0.0) < DEAD_AFTER_S]
+            pick = choose(role, self.plan.workers[role].tier, candidates, self.plan.expected)
+            if pick is None:
+                raise RunFailed(f"{lost}: no spare, and no survivor has room for its operators; "
+                                f"last committed epoch: {last}")
+            member = self.members.get(pick.name) or self.spares.pop(pick.name)
+            member.roles = member.roles + [role]
+            self.members[pick.name] = member
+            taken.append(pick.name)
+        self.checkpoint = self.store.latest_checkpoint(self.run_id) if self.stateful else None
+        if not self.stateful and before is not None:  # no state anywhere: every complete epoch is a checkpoint
+            self.checkpoint = Checkpoint(before, {}, {})
+        c = self.checkpoint.epoch if self.checkpoint else -1
+        info = {"worker": lost.name, "roles": roles, "reason": lost.reason,
+                "detected_after_s": round(lost.silent_s, 3), "generation": self.generation + 1,
+                "checkpoint_epoch": c if c >= 0 else None, "taken_over_by": ",".join(taken),
+                "epochs_replayed": (before - c) if before is not None else 0,
+                "output_pause_s": None, "_detected": lost.at,
+                "_output_stopped": self.observer.sink_moved_at or lost.at}
+        self.record.failures.append(info)
+        self.pending_failure = info
+        self.store.add_failure(self.run_id, {k: v for k, v in info.items() if not k.startswith("_")})
+        if not self.options.quiet:
+            print(f"{lost}; recovering from checkpoint epoch {c if c >= 0 else 'none (start)'}", flush=True)
+        self.generation += 1
+        self.record.new_generation()
+        self.observer = ProgressObserver(self.graph, self.placement, c + 1,
+                                         self.checkpoint.notify if self.checkpoint else None, earlier=self.observer)
+
+    async def _abort_generation(self) -> list[Member]:
+        """Stop the generation everywhere and wait for each survivor to say it has stopped;
+        those that do not answer are lost too (returned)."""
+        waiting = set(self.members)
+        for name in waiting:
+            self.send(name, "abort", {"run": self.gen_id, "regenerate": True})
+        deadline = time.monotonic() + ABORT_ACK_S
+        while waiting and time.monotonic() < deadline:
+            for name, code in (self.local.exited().items() if self.local else []):
+                waiting.discard(name)
+            msg = await self._receive(0.1)
+            if msg is None:
+                continue
+            sender, kind, body = msg
+            if kind in ("aborted", "failed", "done") and isinstance(body, dict) and body.get("run") == self.gen_id:
+                waiting.discard(sender)
+            elif kind == "stats" and isinstance(body, dict) and body.get("run") == self.gen_id:
+                self.record.add_stats(body.get("role", sender), body["stats"])
+        return [self.members.pop(name) for name in waiting]  # silent: lost as well
+
+    async def _await_spares(self, seconds: float) -> None:
+        """Give a restarted local worker the time to register as a spare."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not self.spares:
+            await self._receive(0.1)
+
+    def _note_output_resumed(self) -> None:
+        f = self.pending_failure
+        if f is not None and self.observer.sink_moved_at is not None and "recovery_s" in f:
+            f["output_pause_s"] = round(self.observer.sink_moved_at - f.pop("_output_stopped"), 3)
+            self.pending_failure = None
+
+    # health --------------------------------------------------------------------------------------
     def _note_quiescence(self, worker: str, stats: dict[str, Any]) -> None:
         if stats.get("quiescent"):
             self.quiet_since.setdefault(worker, time.monotonic())
@@ -299,19 +537,25 @@ class Coordinator:
         e = self.observer.last_complete_epoch()
         return "none" if e is None else str(e)
 
-    def _check_local_exits(self, when: str) -> None:
+    def _check_local_exits(self, when: str, recoverable: bool = True) -> None:
         if self.local is None:
             return
         for name, code in self.local.exited().items():
-            if name in self.members and self.members[name].state == "done":
+            if name in self.spares:
+                del self.spares[name]
+                continue
+            if name not in self.members or self.members[name].state == "done":
                 continue
             tail = self.local.log_tail(name, 3).replace("\n", " | ")
+            if recoverable and self.run_started is not None:
+                last = max(self.heartbeats.get(name, 0.0), self.members[name].last_heartbeat)
+                raise WorkerLost(name, f"exited with status {code}", time.monotonic() - last)
             raise RunFailed(f"worker {name!r} exited with status {code} {when}"
                             f"{'; last log lines: ' + tail if tail else ''} "
                             f"(log: {self.log_dir / (name + '.log')})")
 
     def _check_health(self) -> None:
-        """A member silent for DEAD_AFTER_S is gone: name it and the last complete epoch."""
+        """A member silent for DEAD_AFTER_S, or whose process ended, is lost."""
         self._check_local_exits("during the run")
         now = time.monotonic()
         for name, member in self.members.items():
@@ -320,24 +564,35 @@ class Coordinator:
             last = max(self.heartbeats.get(name, 0.0), member.last_heartbeat)
             if now - last > DEAD_AFTER_S:
                 member.state = "lost"
+                if self.run_started is not None:
+                    raise WorkerLost(name, f"stopped responding (no heartbeat for {now - last:.1f} s)", now - last)
                 raise RunFailed(f"worker {name!r} stopped responding (no heartbeat for "
                                 f"{now - last:.1f} s); last complete epoch: {self._last_epoch()}")
 
     async def _finish(self, status: str, error: str | None) -> dict[str, Any]:
         """Stop the workers, gather their last stats, write the report."""
         if status == "completed":
-            self.broadcast("release", {"run": self.run_id})
+            self.broadcast("release", {"run": self.gen_id})
         else:
             for name, m in self.members.items():
                 if m.state != "lost":
-                    self.send(name, "abort", {"run": self.run_id})
+                    self.send(name, "abort", {"run": self.gen_id})
             await self._drain_final_stats(2.0)
         if self.local is not None:
-            for name in self.members:
+            for name in list(self.members) + list(self.spares):
                 self.send(name, "shutdown")
             await asyncio.sleep(0)
             self.local.stop()
+        else:
+            for name in self.spares:
+                self.send(name, "ping", {"run": None})
         duration = time.monotonic() - (self.run_started or self.t0)
+        if self.store is not None:
+            self.store.set_status(self.run_id, status, duration)
+            self.store.close()
+        for f in self.record.failures:
+            for key in [k for k in f if k.startswith("_")]:
+                del f[key]
         report = self.record.build(status, error, duration, self.observer, self.started_at)
         accuracy = self._evaluate()
         if accuracy:
@@ -373,7 +628,7 @@ class Coordinator:
             if msg is None:
                 continue
             sender, kind, body = msg
-            if kind == "stats":
-                self.record.add_stats(sender, body["stats"])
+            if kind == "stats" and isinstance(body, dict) and body.get("run") == self.gen_id:
+                self.record.add_stats(body.get("role", sender), body["stats"])
             elif kind in ("aborted", "failed", "done"):
                 pending.discard(sender)

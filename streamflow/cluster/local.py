@@ -17,12 +17,13 @@ REPO_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 def worker_command(name: str, tier: str, coordinator: str, *, device: str = "cpu", cost_per_hour: float = 0.0,
-                   threads: int = 1, once: bool = False, bind: str = "tcp://127.0.0.1:0") -> list[str]:
+                   threads: int = 1, once: bool = False, bind: str = "tcp://127.0.0.1:0",
+                   spare: bool = False) -> list[str]:
     """The streamflow-worker command line for one worker on this machine (data socket on `bind`)."""
     cmd = [sys.executable, "-m", "workers.main", "--tier", tier, "--name", name,
            "--coordinator", coordinator, "--device", device, "--cost-per-hour", str(cost_per_hour),
            "--threads", str(threads), "--bind", bind]
-    return cmd + (["--once"] if once else [])
+    return cmd + (["--once"] if once else []) + (["--spare"] if spare else [])
 
 
 def worker_env() -> dict[str, str]:
@@ -58,6 +59,14 @@ class LocalWorkers:
                 self.procs[name] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
                                                     start_new_session=True)
 
+    def start_spare(self, name: str) -> None:
+        """A spare worker process (tier "any", one thread) the run can give a lost worker's role."""
+        threads = max((int(w.extra.get("threads", 1)) for w in self.plan.workers.values()), default=1)
+        cmd = worker_command(name, "any", self.coordinator, threads=threads, once=True, spare=True)
+        with (self.log_dir / f"{name}.log").open("wb") as log:
+            self.procs[name] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=worker_env(),
+                                                start_new_session=True)
+
     def exited(self) -> dict[str, int]:
         """Workers whose process has ended, with exit codes."""
         return {n: p.returncode for n, p in self.procs.items() if p.poll() is not None}
@@ -92,8 +101,9 @@ class LocalCluster:
     """
 
     def __init__(self, workers: list[tuple[str, str]], threads: int = 1,
-                 env: dict[str, dict[str, str]] | None = None) -> None:
+                 env: dict[str, dict[str, str]] | None = None, spares: list[tuple[str, str]] | None = None) -> None:
         self.workers = workers
+        self.spares = spares or []
         self.threads = threads
         self.env = env or {}  # worker -> extra environment (tests vary PYTHONHASHSEED)
         self.listen = f"tcp://127.0.0.1:{free_port()}"
@@ -106,7 +116,16 @@ class LocalCluster:
             self.procs[name] = subprocess.Popen(worker_command(name, tier, self.listen, threads=self.threads),
                                                 env={**env, **self.env.get(name, {})},
                                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for name, tier in self.spares:
+            self.procs[name] = subprocess.Popen(worker_command(name, tier, self.listen, threads=self.threads,
+                                                               spare=True),
+                                                env={**env, **self.env.get(name, {})},
+                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return self
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one worker process (tests of recovery)."""
+        self.procs[name].kill()
 
     def __exit__(self, *exc: Any) -> None:
         for p in self.procs.values():

@@ -11,29 +11,34 @@ import time
 from collections.abc import Iterable
 
 from streamflow.dataflow.graph import Graph
-from streamflow.dataflow.worker import Placement, initial_changes
+from streamflow.dataflow.worker import Placement, Restored, initial_changes
 from streamflow.progress import DONE, ProgressTracker, Topology
 
 
 class ProgressObserver:
     """A progress tracker fed with every worker's batches, plus epoch timing."""
 
-    def __init__(self, graph: Graph, placement: Placement) -> None:
+    def __init__(self, graph: Graph, placement: Placement, start_epoch: int = 0,
+                 restored: Restored | None = None, earlier: "ProgressObserver | None" = None) -> None:
+        """`start_epoch` and `restored`: a generation resuming after a checkpoint (the same
+        initial view its workers start from); `earlier`: the previous generation's observer,
+        whose epoch latencies the run keeps."""
         self.graph = graph
         self.topology = Topology([op.n_outputs for op in graph.operators],
                                  [op.n_inputs for op in graph.operators], graph.port_edges())
         self.tracker = ProgressTracker(self.topology)
-        self.tracker.apply(initial_changes(graph, self.topology, placement))
+        self.tracker.apply(initial_changes(graph, self.topology, placement, start_epoch, restored))
         self.source_locs = [self.topology.output_location[(i, p)]
                             for i, op in enumerate(graph.operators) if op.n_inputs == 0
                             for p in range(op.n_outputs)]
         self.sinks = [i for i, op in enumerate(graph.operators) if op.n_outputs == 0] or \
             [i for i in range(len(graph.operators))]
-        self._source_frontier = 0
-        self._sink_frontier = 0
+        self._source_frontier = start_epoch
+        self._sink_frontier = start_epoch
         self._closed_at: list[tuple[float, float]] = []  # (source frontier reached, time)
-        self.epoch_latency_s: list[float] = []
-        self.batches = 0
+        self.epoch_latency_s: list[float] = earlier.epoch_latency_s if earlier else []
+        self.batches = earlier.batches if earlier else 0
+        self.sink_moved_at: float | None = None  # when the sinks last completed an epoch
 
     def apply(self, changes: Iterable[tuple[int, int, int]], now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
@@ -46,6 +51,7 @@ class ProgressObserver:
         sink = min(self.tracker.frontier(i) for i in self.sinks)
         if sink > self._sink_frontier:
             self._sink_frontier = sink
+            self.sink_moved_at = now
             # the newest completed epoch (sink - 1) closed when the sources' frontier first
             # passed it; at the very end, when the sources closed
             keys = [f for f, _t in self._closed_at]

@@ -31,6 +31,15 @@ class RunRecord:
         self.latency: dict[str, list[float]] = {}             # sink -> end-to-end record latency ms
         self.queue_max: dict[str, int] = {}
         self.registered: dict[str, dict[str, Any]] = {}
+        self.earlier: list[tuple[str, dict[str, Any]]] = []  # (worker, last stats) of earlier generations
+        self.failures: list[dict[str, Any]] = []
+        self.recovery: dict[str, Any] = {}
+
+    def new_generation(self) -> None:
+        """The run goes on in fresh worker instances (after a recovery): keep what the old ones
+        counted, and count the new ones from zero."""
+        self.earlier += list(self.latest.items())
+        self.latest = {}
 
     def add_stats(self, worker: str, stats: dict[str, Any]) -> None:
         self.latest[worker] = stats
@@ -45,13 +54,15 @@ class RunRecord:
     def operator_totals(self) -> dict[str, dict[str, Any]]:
         """Per operator, summed over its instances."""
         out: dict[str, dict[str, Any]] = {}
-        for worker, stats in self.latest.items():
+        for worker, stats in self.earlier + list(self.latest.items()):
             for op, st in stats.get("ops", {}).items():
                 agg = out.setdefault(op, {"records": 0, "records_out": 0, "batches": 0, "busy_s": 0.0,
                                           "queue": 0, "instances": {}})
                 for key in ("records", "records_out", "batches", "busy_s", "queue"):
                     agg[key] += st.get(key, 0)
-                agg["instances"][worker] = {k: st.get(k, 0) for k in ("records", "records_out", "batches")}
+                inst = agg["instances"].setdefault(worker, {"records": 0, "records_out": 0, "batches": 0})
+                for key in inst:
+                    inst[key] += st.get(key, 0)
         return out
 
     def build(self, status: str, error: str | None, duration_s: float, observer: Any,
@@ -73,10 +84,10 @@ class RunRecord:
                 "busy_s": round(agg["busy_s"], 4), "queue_max": self.queue_max.get(name, 0),
                 "instances": agg["instances"],
             }
-        links = {}
-        for worker, stats in self.latest.items():
+        links: dict[str, int] = {}
+        for worker, stats in self.earlier + list(self.latest.items()):
             for peer, nbytes in stats.get("links", {}).items():
-                links[f"{worker} -> {peer}"] = nbytes
+                links[f"{worker} -> {peer}"] = links.get(f"{worker} -> {peer}", 0) + nbytes
         source_records = sum(o["records"] for o in ops.values() if o["role"] == "source")
         used = plan.workers_used()
         worker_cost = sum(plan.workers[w].cost_per_hour for w in used)
@@ -106,6 +117,8 @@ class RunRecord:
                 "total_per_hour_expected": expected.get("cost_per_hour"),
             },
             "expected": expected,
+            "recovery": self.recovery,
+            "failures": self.failures,
         }
 
 

@@ -16,16 +16,19 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 import zmq
 
 from streamflow.cluster.protocol import Heartbeat, Inbox, pack, unpack
 from streamflow.cluster.stats import worker_stats
+from streamflow.communication.codec import pack_value, unpack_value
 from streamflow.communication.transport import ZmqTransport, advertised
 from streamflow.dataflow.worker import Worker
 from streamflow.errors import StreamflowError
 from streamflow.plan import build_graph, parse_plan
+from streamflow.recovery.checkpoint import Checkpointer, Snapshot
 
 log = logging.getLogger("streamflow.worker")
 COORDINATOR_SILENCE_S = 6.0
@@ -53,6 +56,7 @@ class WorkerInfo:
     host: str = field(default_factory=socket.gethostname)
     pid: int = field(default_factory=os.getpid)
     threads: int = 1
+    spare: bool = False  # waits to take over a lost worker's operators
 
 
 class WorkerDaemon:
@@ -71,6 +75,8 @@ class WorkerDaemon:
         self.control: zmq.Socket | None = None
         self.inbox: Inbox | None = None
         self.last_contact = time.monotonic()
+        self.contacted = False  # a coordinator has spoken to us (spares are pinged while they wait)
+        self.regenerate = False  # the current run goes on in a next generation
 
     def send(self, kind: str, body: Any = None) -> None:
         assert self.control is not None
@@ -93,17 +99,19 @@ class WorkerDaemon:
                 self.send("register", asdict(self.info))
                 msg = await self.inbox.get(timeout=1.0)
                 if msg is None:
-                    if self.once and time.monotonic() - self.last_contact > ORPHANED_AFTER_S:
-                        log.warning("no coordinator for %.0f s; exiting (--once)", ORPHANED_AFTER_S)
+                    silent = time.monotonic() - self.last_contact
+                    if self.once and (silent > ORPHANED_AFTER_S or (self.contacted and silent > COORDINATOR_SILENCE_S)):
+                        log.warning("no coordinator for %.0f s; exiting (--once)", silent)
                         break
                     continue
                 kind, body = unpack(msg[1])
                 self.last_contact = time.monotonic()
+                self.contacted = True
                 if kind == "shutdown":
                     break
                 if kind == "deploy":
-                    await self._deployment(body)
-                    if self.once:
+                    over = await self._deployment(body)
+                    if self.once and over:
                         break
         finally:
             heartbeat.stop()
@@ -128,37 +136,65 @@ class WorkerDaemon:
         self.last_contact = time.monotonic()
         return unpack(msg[1])
 
-    async def _deployment(self, deploy: dict[str, Any]) -> None:
-        """One run: build, wire, start, report; always release the data socket afterwards."""
+    async def _deployment(self, deploy: dict[str, Any]) -> bool:
+        """One generation of a run: build, wire, start, report; always release the data
+        sockets afterwards. Returns False when the coordinator aborted it to deploy the run's
+        next generation (after a recovery), True when the run is over for this worker."""
         run_id = deploy["run"]
-        transport: ZmqTransport | None = None
-        worker: Worker | None = None
+        roles: list[str] = list(deploy.get("roles") or [self.info.name])
+        parts: list[tuple[Worker, ZmqTransport]] = []
+        transports: dict[str, ZmqTransport] = {}
+        self.regenerate = False
         try:
             plan = parse_plan(deploy["plan"], deploy.get("source_path", "plan.json"),
                               deploy.get("speed"), deploy.get("base_dir", "."))
-            graph, placement = build_graph(plan)
-            transport = ZmqTransport(self.context, self.info.name, self.bind,
-                                     deploy.get("credit_window", 16 << 20), observer=self.control)
-            self.send("deployed", {"run": run_id, "address": advertised(transport.bind, self.coordinator)})
+            for role in roles:
+                transports[role] = ZmqTransport(self.context, role, self.bind, deploy.get("credit_window", 16 << 20),
+                                                observer=self.control, tag=run_id)
+            self.send("deployed", {"run": run_id, "addresses": {
+                role: advertised(t.bind, self.coordinator) for role, t in transports.items()}})
             wire = await self._expect("wire", run_id)
             if wire is None:
-                return
-            transport.connect(wire["peers"])
-            worker = Worker(graph, self.info.name, placement, transport, executor=self.executor,
-                            collect_service_times=True, source_budget=deploy.get("source_budget", 16))
-            worker.prepare()  # models load before the sources start
-            self.send("ready", {"run": run_id})
-            if await self._expect("start", run_id) is None:
-                return
-            await self._run(run_id, worker, transport)
+                return not self.regenerate
+            start_epoch = int(deploy.get("start_epoch", 0))
+            stateful: list[list[Any]] = []
+            for role, transport in transports.items():
+                transport.connect(wire["peers"])
+                graph, placement = build_graph(plan)
+                states = {op: unpack_value(blob) for op, blob in deploy.get("states", {}).get(role, {}).items()}
+                worker = Worker(graph, role, placement, transport, executor=self.executor,
+                                collect_service_times=True, source_budget=deploy.get("source_budget", 16),
+                                start_epoch=start_epoch, restore=states,
+                                restored_notify=restored_notify(deploy.get("notify", {})))
+                worker.prepare()  # models load before the sources start
+                if deploy.get("checkpoint_every"):
+                    worker.checkpointer = Checkpointer(worker, int(deploy["checkpoint_every"]), start_epoch,
+                                                       partial(self._snapshot, run_id))
+                    stateful += [[s.name, s.ctx.instance] for s in worker.checkpointer.slots]
+                parts.append((worker, transport))
+            self.send("ready", {"run": run_id, "stateful": stateful})
+            start = await self._expect("start", run_id)
+            if start is None:
+                return not self.regenerate
+            for worker, _t in parts:
+                if start.get("elapsed") is not None:  # the run's sources started this long ago
+                    worker.clock_origin = time.time() - float(start["elapsed"])
+            await self._run(run_id, parts)
         except StreamflowError as exc:
             self.send("failed", {"run": run_id, "error": str(exc)})
         except Exception as exc:  # a bug or an environment problem: report it, stay up
             log.exception("run %s failed", run_id)
             self.send("failed", {"run": run_id, "error": f"{type(exc).__name__}: {exc}"})
         finally:
-            if transport is not None:
-                transport.close()
+            for transport in transports.values():
+                transport.close(0 if self.regenerate else 2000)
+        return not self.regenerate
+
+    def _snapshot(self, run_id: str, snap: Snapshot) -> None:
+        """Send a checkpoint snapshot to the coordinator's recovery store, packed at once (the
+        operator goes on changing its state)."""
+        self.send("snapshot", {"run": run_id, "epoch": snap.epoch, "op": snap.operator,
+                               "instance": snap.instance, "state": pack_value(snap.state), "notify": snap.notify})
 
     async def _expect(self, kind: str, run_id: str) -> dict[str, Any] | None:
         """Wait for `kind` of this run; an abort or a silent coordinator cancels the run."""
@@ -174,60 +210,81 @@ class WorkerDaemon:
                 return body
             if got in ("abort", "shutdown"):
                 self.stopping = self.stopping or got == "shutdown"
+                self.regenerate = got == "abort" and bool(body and body.get("regenerate"))
+                if got == "abort":
+                    self.send("aborted", {"run": run_id, "error": None})
                 return None
 
-    async def _run(self, run_id: str, worker: Worker, transport: ZmqTransport) -> None:
+    async def _run(self, run_id: str, parts: list[tuple[Worker, ZmqTransport]]) -> None:
         loop = asyncio.get_running_loop()
+        workers = [w for w, _t in parts]
 
-        def failed(exc: StreamflowError) -> None:
+        def failed(worker: Worker, exc: StreamflowError) -> None:
             """An operator here failed: say so at once; the worker drains until told to stop."""
             worker.flush_progress()
             self.send("failed", {"run": run_id, "error": str(exc), "draining": True})
-        worker.on_failure = failed
-        task = loop.create_task(worker.run_async())
-        assert self.inbox is not None
-        task.add_done_callback(lambda _t: self.inbox.interrupt() if self.inbox else None)
-        transport.attach(worker)
+        tasks = []
+        for worker, transport in parts:
+            worker.on_failure = partial(failed, worker)
+            task = loop.create_task(worker.run_async())
+            assert self.inbox is not None
+            task.add_done_callback(lambda _t: self.inbox.interrupt() if self.inbox else None)
+            transport.attach(worker)
+            tasks.append(task)
         outcome, error = "done", None
         last_stats = 0.0
         try:
-            while not task.done():
+            while not all(t.done() for t in tasks):
                 msg = await self._next(timeout=STATS_EVERY_S / 2)
                 now = time.monotonic()
                 if msg is not None:
                     kind, body = msg
                     if kind in ("abort", "shutdown"):
-                        outcome = "aborted" if worker.failure is None else "failed"
-                        error = None if worker.failure is None else str(worker.failure)
+                        failure = next((w.failure for w in workers if w.failure is not None), None)
+                        outcome = "aborted" if failure is None else "failed"
+                        error = None if failure is None else str(failure)
                         self.stopping = self.stopping or kind == "shutdown"
-                        task.cancel()
+                        self.regenerate = kind == "abort" and bool(body and body.get("regenerate"))
                         break
                     if kind == "drain":
-                        worker.drain()
+                        for worker in workers:
+                            worker.drain()
                 elif now - self.last_contact > COORDINATOR_SILENCE_S:
                     outcome, error = "aborted", "coordinator went silent"
-                    task.cancel()
                     break
                 if now - last_stats >= STATS_EVERY_S:
                     last_stats = now
-                    self.send("stats", {"run": run_id, "stats": worker_stats(worker, transport)})
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+                    self._send_stats(run_id, parts)
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                try:
+                    await t
+                except asyncio.CancelledError:
+                    pass
         except StreamflowError as exc:
             outcome, error = "failed", str(exc)
         except Exception as exc:
             log.exception("run %s failed", run_id)
             outcome, error = "failed", f"{type(exc).__name__}: {exc}"
-        try:
-            worker.close()
-        except StreamflowError as exc:
-            outcome, error = "failed", error or str(exc)
-        self.send("stats", {"run": run_id, "stats": worker_stats(worker, transport)})
+        for worker in workers:
+            try:
+                worker.close()
+            except StreamflowError as exc:
+                outcome, error = "failed", error or str(exc)
+        self._send_stats(run_id, parts)
         self.send(outcome, {"run": run_id, "error": error})
         if outcome == "done":
             await self._expect("release", run_id)
+
+    def _send_stats(self, run_id: str, parts: list[tuple[Worker, ZmqTransport]]) -> None:
+        for worker, transport in parts:
+            self.send("stats", {"run": run_id, "role": worker.name, "stats": worker_stats(worker, transport)})
+
+
+def restored_notify(raw: dict[str, Any]) -> dict[str, dict[int, list[int]]]:
+    """The deployment's restored notifications with integer instances (msgpack keeps them)."""
+    return {op: {int(i): [int(e) for e in epochs] for i, epochs in per.items()} for op, per in raw.items()}
 
 
 def run_worker(info: WorkerInfo, coordinator: str, bind: str, once: bool) -> int:

@@ -70,10 +70,12 @@ class ZmqTransport:
     """Sockets and channels of one worker in one run."""
 
     def __init__(self, context: zmq.Context, name: str, bind: str = "tcp://127.0.0.1:0",
-                 credit_window: int = DEFAULT_CREDIT_WINDOW, observer: zmq.Socket | None = None) -> None:
+                 credit_window: int = DEFAULT_CREDIT_WINDOW, observer: zmq.Socket | None = None,
+                 tag: str = "") -> None:
         self.context = context
         self.name = name
         self.credit_window = credit_window
+        self.tag = tag.encode()  # the run generation, on the copies the coordinator observes
         self.router = context.socket(zmq.ROUTER)
         self.router.setsockopt(zmq.RCVHWM, 0)
         self.router.setsockopt(zmq.LINGER, 0)
@@ -165,7 +167,7 @@ class ZmqTransport:
         for dealer in self.peers.values():
             dealer.send(message)
         if self.observer is not None:
-            self.observer.send_multipart([b"progress", message])
+            self.observer.send_multipart([b"progress", message, self.tag])
         self.progress_batches += 1
 
     def grant(self, credits: list[tuple[str, int, int]]) -> None:
@@ -214,14 +216,15 @@ class ZmqTransport:
         if handled:
             worker.wake()
 
-    def close(self) -> None:
+    def close(self, linger_ms: int = 2000) -> None:
+        """`linger_ms` 0 when the generation was aborted: nothing of it may arrive later."""
         if self._loop is not None:
             try:
                 self._loop.remove_reader(self.router.getsockopt(zmq.FD))
             except (ValueError, zmq.ZMQError):
                 pass
         for dealer in self.peers.values():
-            dealer.close(linger=2000)
+            dealer.close(linger=linger_ms)
         self.router.close(linger=0)
 
     def link_bytes(self) -> dict[str, int]:

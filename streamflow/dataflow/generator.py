@@ -60,12 +60,18 @@ class GeneratorSpec:
 
 
 async def generate(spec: GeneratorSpec, epoch_of: Callable[[int, float], int], instance: int = 0,
-                   instances: int = 1) -> AsyncIterator[tuple[int, list[dict[str, Any]]]]:
+                   instances: int = 1, origin: float | None = None, first_epoch: int = 0
+                   ) -> AsyncIterator[tuple[int, list[dict[str, Any]]]]:
     """(epoch, batch) pairs of this instance's share: blocks b of `batch_size` records with
     b % instances == instance. Each block draws from its own seeded stream, so the records are
-    the same however many instances share the work."""
-    start = time.monotonic()
+    the same however many instances share the work, and a run resuming at `first_epoch` skips
+    the blocks before it without drawing them. Record i is due ts / speed after `origin`
+    (time.time() when the sources started; now when None)."""
+    start = time.time() if origin is None else origin
     for lo in range(instance * spec.batch_size, spec.count, instances * spec.batch_size):
+        hi = min(lo + spec.batch_size, spec.count) - 1
+        if first_epoch and epoch_of(hi, hi / spec.rate_per_s) < first_epoch:
+            continue
         block = lo // spec.batch_size
         rng = np.random.default_rng([spec.seed, block])
         seqs = range(lo, min(lo + spec.batch_size, spec.count))
@@ -78,7 +84,7 @@ async def generate(spec: GeneratorSpec, epoch_of: Callable[[int, float], int], i
             records.append(record)
         if spec.speed > 0:
             due = start + records[-1]["ts"] / spec.speed
-            delay = due - time.monotonic()
+            delay = due - time.time()
             if delay > 0:
                 await asyncio.sleep(delay)
         epoch = epoch_of(records[0]["seq"], records[0]["ts"])

@@ -146,7 +146,8 @@ def _build_generator(params: dict[str, Any], path: str, plan: Any) -> Factory:
         spec.speed = plan.speed
 
     def factory() -> AsyncIterableSource:
-        source = AsyncIterableSource(lambda ctx: generate(spec, epoch_of, ctx.instance, ctx.instances))
+        source = AsyncIterableSource(lambda ctx: generate(spec, epoch_of, ctx.instance, ctx.instances,
+                                                          ctx.clock_origin, source.resume_epoch))
         source.emits_carried = True  # numbers and strings the spec draws
         return source
     return factory

@@ -124,9 +124,10 @@ class Capability:
         slot.hold(epoch, +1, record=not counted)
 
     @classmethod
-    def initial(cls, slot: "OperatorSlot") -> "Capability":
-        """A source's capability at epoch 0, already in every process's initial progress view."""
-        return cls(slot, 0, counted=True)
+    def initial(cls, slot: "OperatorSlot", epoch: int = 0) -> "Capability":
+        """A source's capability at the run's start epoch, already in every process's initial
+        progress view."""
+        return cls(slot, epoch, counted=True)
 
     def downgrade(self, epoch: int) -> None:
         """Promise never to emit below `epoch` with this capability again."""
@@ -171,7 +172,9 @@ class OperatorContext:
         """Wall-clock time (time.time()) at which the run's sources started; the same in every
         process and every generation of a run, so paced sources keep their schedule when they
         resume after a recovery or a reconfiguration."""
-        return self._slot.worker.clock_origin
+        origin = self._slot.worker.clock_origin
+        assert origin is not None, "the clock starts with the sources"
+        return origin
 
     @property
     def epoch(self) -> int | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -24,14 +25,24 @@ from streamflow.progress import DONE, ProgressTracker, Topology
 Placement = dict[str, list[tuple[str, float]]]
 
 
-def initial_changes(graph: Graph, topology: Topology, placement: Placement) -> list[tuple[int, int, int]]:
-    """Every source instance in the whole dataflow holds a capability at epoch 0: each process
-    starts its progress view from these counts, so nobody sees an empty frontier too early."""
+Restored = dict[str, dict[int, list[int]]]
+"""Per operator and instance, the notification epochs a checkpoint restores (they hold)."""
+
+
+def initial_changes(graph: Graph, topology: Topology, placement: Placement, start_epoch: int = 0,
+                    restored: Restored | None = None) -> list[tuple[int, int, int]]:
+    """Every source instance in the whole dataflow holds a capability at the start epoch (0, or
+    one after the checkpoint a run resumes from), and every restored notification holds its
+    epoch: each process starts its progress view from these counts, so nobody sees an empty
+    frontier, or a frontier past a restored notification, too early."""
     changes = []
     for index, spec in enumerate(graph.operators):
         if spec.n_inputs == 0:
             for _ in placement[spec.name]:
-                changes.extend((topology.output_location[(index, p)], 0, 1) for p in range(spec.n_outputs))
+                changes.extend((topology.output_location[(index, p)], start_epoch, 1) for p in range(spec.n_outputs))
+        for epochs in (restored or {}).get(spec.name, {}).values():
+            for epoch in epochs:
+                changes.extend((topology.output_location[(index, p)], epoch, 1) for p in range(spec.n_outputs))
     return changes
 
 
@@ -86,6 +97,8 @@ class OperatorSlot:
         self.exhausted = False
         self.started = False
         self.pending = 0  # executor jobs in flight; each holds a capability until it emits
+        self.hold_after: float = math.inf  # input after this epoch waits for a checkpoint
+        self.deferred: list[tuple[int, int, Batch]] = []  # (port, epoch, batch) held back
         self.max_in_flight: int = getattr(op, "max_in_flight", 0)
         self.measures_service: bool = getattr(op, "measures_service", False)
         self.remote_credit: list[tuple[str, int, int]] = []  # (peer, edge, bytes) received, to grant back
@@ -118,11 +131,12 @@ class OperatorSlot:
         raise CapabilityError(f"{self.name}: no capability for epoch {epoch} "
                               f"(current {current}, held {sorted(self.held) or 'none'})")
 
-    def request_notification(self, epoch: int) -> None:
+    def request_notification(self, epoch: int, counted: bool = False) -> None:
+        """`counted`: the hold is already in every process's initial view (restored ones)."""
         if epoch not in self.notify_set:
             self.notify_set.add(epoch)
             heapq.heappush(self.notify_heap, epoch)
-            self.hold(epoch, +1)
+            self.hold(epoch, +1, record=not counted)
             self.worker.notifying.add(self)
 
     def frontier(self) -> int | float:
@@ -150,6 +164,11 @@ class OperatorSlot:
         """Too much executor work in flight: leave input queued (which withholds credit)."""
         return bool(self.max_in_flight) and self.pending >= self.max_in_flight
 
+    def defer(self, port: int, epoch: int, batch: Batch) -> None:
+        """Hold a batch after the owed checkpoint back until the snapshot is taken; it stays
+        counted in progress (it was not handled), only its flow-control credit is granted."""
+        self.deferred.append((port, epoch, batch))
+
     def has_input(self) -> bool:
         for q in self.queues:
             if q:
@@ -169,7 +188,12 @@ class Worker:
 
     def __init__(self, graph: Graph, name: str = "local", placement: Placement | None = None,
                  transport: Any = None, source_budget: int = 16, executor: Any = None,
-                 collect_service_times: bool = False, check_records: bool | None = None) -> None:
+                 collect_service_times: bool = False, check_records: bool | None = None,
+                 start_epoch: int = 0, restore: dict[str, Any] | None = None,
+                 restored_notify: Restored | None = None) -> None:
+        """`start_epoch`, `restore` ({operator: state} of this worker's instances) and
+        `restored_notify` (every instance's restored notifications, the same in every process)
+        resume a run after a checkpoint at start_epoch - 1."""
         graph.validate()
         self.graph = graph
         self.name = name
@@ -193,11 +217,15 @@ class Worker:
         self.notifying: set[OperatorSlot] = set()
         self.slots: dict[int, OperatorSlot] = {}
         self._wake_event: asyncio.Event | None = None
-        self.clock_origin = time.time()  # the coordinator sets the run's, shared by all processes
+        self.clock_origin: float | None = None  # set when the sources start (or by the coordinator)
         self.failure: StreamflowError | None = None
         self.failed: set[OperatorSlot] = set()
         self.draining = False
         self.on_failure: Callable[[StreamflowError], None] | None = None
+        self.start_epoch = start_epoch
+        self.restore_states = restore or {}
+        self.restored_notify: Restored = restored_notify or {}
+        self.checkpointer: Any = None  # a recovery.checkpoint.Checkpointer, when checkpointing
         self._started = False
         self.steps = 0
         for index in self.topology.order:
@@ -276,7 +304,7 @@ class Worker:
         return push_remote
 
     def initial_changes(self) -> list[tuple[int, int, int]]:
-        return initial_changes(self.graph, self.topology, self.placement)
+        return initial_changes(self.graph, self.topology, self.placement, self.start_epoch, self.restored_notify)
 
     # lifecycle ---------------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -291,10 +319,12 @@ class Worker:
         if self._started:
             return
         self._started = True
+        if self.clock_origin is None:
+            self.clock_origin = time.time()
         self.tracker.apply(self.initial_changes())
         for slot in self.ordered:
             if slot.is_source:
-                slot.op.capability = Capability.initial(slot)
+                slot.op.capability = Capability.initial(slot, self.start_epoch)
             self._start_slot(slot)
 
     def _start_slot(self, slot: OperatorSlot) -> None:
@@ -303,6 +333,13 @@ class Worker:
         slot.started = True
         slot.op.ctx = slot.ctx
         try:
+            if self.start_epoch:
+                if slot.is_source:
+                    slot.op.resume_after(self.start_epoch - 1)
+                if slot.name in self.restore_states:
+                    slot.op.restore(self.restore_states[slot.name])
+                for epoch in self.restored_notify.get(slot.name, {}).get(slot.ctx.instance, []):
+                    slot.request_notification(epoch, counted=True)
             slot.op.on_start()
         except StreamflowError:
             raise
@@ -350,6 +387,8 @@ class Worker:
             self.flush_progress()
             worked = True
         if self.notifying and self._notify():
+            worked = True
+        if self.checkpointer is not None and self.checkpointer.poll():
             worked = True
         return worked
 
@@ -409,7 +448,20 @@ class Worker:
                 handler = slot.handlers[port]
                 loc = slot.input_locs[port]
                 popleft = queue.popleft
-                if self.collect_service_times and not slot.measures_service:
+                hold = slot.hold_after
+                if hold != math.inf:  # a checkpoint is owed: later epochs wait for it
+                    while queue:
+                        epoch, batch = popleft()
+                        if epoch > hold:
+                            slot.defer(port, epoch, batch)
+                            continue
+                        output.epoch = epoch
+                        handler(epoch, batch, output)
+                        stats.batches += 1
+                        stats.records += len(batch)
+                        key = (loc, epoch)
+                        changes[key] = changes.get(key, 0) - 1
+                elif self.collect_service_times and not slot.measures_service:
                     service = stats.service_ms
                     while queue:
                         epoch, batch = popleft()
@@ -447,6 +499,9 @@ class Worker:
         try:
             while queue and n < limit:
                 epoch, batch = queue.popleft()
+                if epoch > slot.hold_after:
+                    slot.defer(port, epoch, batch)
+                    continue
                 output.epoch = epoch
                 slot.handlers[port](epoch, batch, output)
                 key = (slot.input_locs[port], epoch)
@@ -496,6 +551,8 @@ class Worker:
             output = slot.output
             while heap and heap[0] < tracker.frontier(slot.index):
                 epoch = heap[0]
+                if self.checkpointer is not None:
+                    self.checkpointer.before_notify(slot, epoch)
                 output.epoch = epoch
                 try:
                     slot.op.on_notify(epoch, output)

@@ -17,7 +17,6 @@ from collections import Counter, namedtuple
 from pathlib import Path
 from typing import Any
 
-import msgpack
 import numpy as np
 
 from streamflow import Operator
@@ -99,14 +98,31 @@ def value_of(record: dict) -> Any:
 
 
 class RecordingSink(Operator):
-    """Writes (epoch, records) with the record codec once each epoch is complete."""
+    """Appends (epoch, records) with the record codec once each epoch is complete; commits
+    like the JSON Lines sink (its snapshot is the file length, a restore truncates to it)."""
 
     n_outputs = 0
+    aligned = False
 
     def __init__(self, folder: str, name: str) -> None:
         self.folder, self.name = folder, name
         self.pending: dict[int, list[Any]] = {}
-        self.rows: list[bytes] = []
+        self.file: Any = None
+        self.resume_at: int | None = None
+
+    def snapshot(self, epoch: int) -> Any:
+        return self.file.tell()
+
+    def restore(self, state: Any) -> None:
+        self.resume_at = state
+
+    def on_start(self) -> None:
+        path = Path(self.folder, f"{self.name}.{self.ctx.worker_name}.{self.ctx.instance}.bin")
+        if self.resume_at is None:
+            self.file = path.open("wb")
+        else:
+            self.file = path.open("ab")
+            self.file.truncate(self.resume_at)
 
     def on_batch(self, epoch: int, batch: Any, output: Any) -> None:
         if epoch not in self.pending:
@@ -115,20 +131,27 @@ class RecordingSink(Operator):
         self.pending[epoch] += list(batch)
 
     def on_notify(self, epoch: int, output: Any) -> None:
-        self.rows.append(pack_value([epoch, self.pending.pop(epoch, [])]))
+        blob = pack_value([epoch, self.pending.pop(epoch, [])])
+        self.file.write(len(blob).to_bytes(4, "little") + blob)
+        self.file.flush()
 
     def on_close(self) -> None:
-        path = Path(self.folder, f"{self.name}.{self.ctx.worker_name}.{self.ctx.instance}.bin")
-        path.write_bytes(msgpack.packb(self.rows))
+        if self.file is not None:
+            self.file.close()
+            self.file = None
 
 
 def read_sink(folder: Path, name: str) -> list[tuple[int, Any]]:
     """Every (epoch, record) the instances of sink `name` wrote."""
     out = []
     for path in sorted(folder.glob(f"{name}.*.bin")):
-        for blob in msgpack.unpackb(path.read_bytes()):
-            epoch, records = unpack_value(blob)
+        data = path.read_bytes()
+        at = 0
+        while at < len(data):
+            n = int.from_bytes(data[at:at + 4], "little")
+            epoch, records = unpack_value(data[at + 4:at + 4 + n])
             out += [(epoch, r) for r in records]
+            at += 4 + n
     return out
 
 

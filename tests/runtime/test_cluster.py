@@ -148,9 +148,11 @@ def test_run_rejects_bad_plans_with_one_line(tmp_path, mutate, message) -> None:
 
 
 def test_a_worker_killed_mid_run_is_named_within_5s(tmp_path) -> None:
+    """Without checkpoints (recovery off) a lost worker ends the run, naming it."""
     listen = f"tcp://127.0.0.1:{free_port()}"
     procs = {name: start_worker(name, tier, listen, "--once") for name, tier in WORKERS}
     plan = partition_plan()
+    plan["recovery"] = False
     plan["sources"][0].update({"count": 200_000, "rate_per_s": 2000, "speed": 1})
     path = tmp_path / "plan.json"
     path.write_text(json.dumps(plan))

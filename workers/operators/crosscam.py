@@ -31,6 +31,16 @@ class CrossCameraOperator(Operator):
             self.ctx.notify_at((w + 1) * self.window - 1)
         self.pending.setdefault(w, []).extend(batch)
 
+    def snapshot(self, epoch: int) -> Any:
+        """The identities seen so far and the finished tracks of open windows."""
+        from workers.tracking.state import matcher_state
+        return {"matcher": matcher_state(self.matcher), "pending": self.pending}
+
+    def restore(self, state: Any) -> None:
+        from workers.tracking.state import restore_matcher
+        restore_matcher(self.matcher, state["matcher"])
+        self.pending = {int(w): list(t) for w, t in state["pending"].items()}
+
     def on_notify(self, epoch: int, output: Output) -> None:
         from workers.tracking.crosscam import Sighting
         tracks = self.pending.pop(epoch // self.window, [])

@@ -77,9 +77,15 @@ class TraceSource(AsyncIterableSource):
         super().__init__(self._records, prefetch=4)
 
     async def _records(self, ctx: Any) -> AsyncIterator[tuple[int, list[dict[str, Any]]]]:
-        from traces.replay import FrameReader, replay
+        from traces.replay import FrameReader, first_capture, replay, seek
         readers = [FrameReader(p, start=self.start, stop=self.stop, stride=self.stride) for p in self.paths]
-        async for f in replay(readers, self.speed, self.unit, self.size):
+        # pace on the run's clock: frame ts is due (ts - first) / speed after the sources
+        # started, also after a resume, when the replay seeks and catches up
+        since_origin = time.time() - ctx.clock_origin
+        origin = (time.perf_counter() - since_origin, first_capture(readers))
+        if self.resume_epoch:
+            seek(readers, self.resume_epoch, self.unit, self.size)
+        async for f in replay(readers, self.speed, self.unit, self.size, origin=origin):
             frame = encode_frame(f.image, self.encode, self.quality)
             yield f.epoch, [{"camera": f.camera, "index": f.index, "ts": f.ts, "frame": frame,
                              EMITTED_AT: time.time()}]

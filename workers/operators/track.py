@@ -42,6 +42,21 @@ class TrackOperator(Operator):
         self.buffer.setdefault(epoch, []).extend(batch)
         self.ctx.notify_at(epoch)
 
+    def snapshot(self, epoch: int) -> Any:
+        """Every camera's tracks, the latest detections, the embedding sums and buffered frames."""
+        from workers.tracking.state import tracker_state
+        return {"trackers": {c: tracker_state(t) for c, t in self.trackers.items()},
+                "last_boxes": self.last_boxes, "buffer": self.buffer, "watching": self.watching,
+                "embeddings": [[c, t, acc[0], acc[1]] for (c, t), acc in self.embeddings.items()]}
+
+    def restore(self, state: Any) -> None:
+        from workers.tracking.state import restore_tracker
+        self.trackers = {c: restore_tracker(self._tracker(c), s) for c, s in state["trackers"].items()}
+        self.last_boxes = dict(state["last_boxes"])
+        self.buffer = {int(e): list(b) for e, b in state["buffer"].items()}
+        self.watching = state["watching"]
+        self.embeddings = {(c, int(t)): [s, int(n)] for c, t, s, n in state["embeddings"]}
+
     def _tracker(self, camera: str) -> Any:
         tracker = self.trackers.get(camera)
         if tracker is None:

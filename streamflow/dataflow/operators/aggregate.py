@@ -168,6 +168,13 @@ class Aggregate(Operator):
             return canonical(acc)  # -0.0 and 0.0 tie: name the result 0.0 whichever came first
         return acc
 
+    def snapshot(self, epoch: int) -> Any:
+        """The open windows: {window: {key: accumulator}} (sets and heaps as they are)."""
+        return {w: dict(acc) for w, acc in self.state.items()}
+
+    def restore(self, state: Any) -> None:
+        self.state = {int(w): Counter(acc) if self.agg == "count" else dict(acc) for w, acc in state.items()}
+
     def on_notify(self, epoch: int, output: Output) -> None:
         acc = self.state.pop(epoch // self.window, None)
         if not acc:

@@ -81,6 +81,21 @@ class EpochJoin(Operator):
         for e, records in out.items():
             output.give(records, e)
 
+    def snapshot(self, epoch: int) -> Any:
+        """The open windows: {window: [left rows, right rows]}, rows {key: [[epoch, record, matched]]}."""
+        return {w: [sides[0].rows, sides[1].rows] for w, sides in self.state.items()}
+
+    def restore(self, state: Any) -> None:
+        self.state = {}
+        for w, rows in state.items():
+            sides = (_Side(), _Side())
+            for side, saved in zip(sides, rows):
+                for key, entries in saved.items():
+                    if type(key) in CANONICAL_TYPES:
+                        key = canonical(key)  # a NaN key comes back as a new NaN object
+                    side.rows.setdefault(key, []).extend([list(e) for e in entries])
+            self.state[int(w)] = sides
+
     def on_notify(self, epoch: int, output: Output) -> None:
         sides = self.state.pop(epoch // self.window, None)
         if sides is None:

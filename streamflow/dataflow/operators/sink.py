@@ -61,6 +61,16 @@ class JsonLinesSink(Operator):
         self.file: IO[str] | None = None
         self.records = 0
         self.pending: dict[int, list[str]] = {}
+        self.resume_at: int | None = None  # file length at the checkpoint a run resumes from
+
+    aligned = False  # it writes complete epochs only; later ones wait in `pending` anyway
+
+    def snapshot(self, epoch: int) -> Any:
+        """What is committed at `epoch`: the file holds exactly the epochs up to it."""
+        return {"bytes": self.file.tell() if self.file is not None else 0, "records": self.records}
+
+    def restore(self, state: Any) -> None:
+        self.resume_at, self.records = int(state["bytes"]), int(state["records"])
 
     def on_start(self) -> None:
         path = self.path
@@ -68,7 +78,13 @@ class JsonLinesSink(Operator):
             path = path.with_name(f"{path.stem}.{self.ctx.instance}{path.suffix}")
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.file = path.open("w")
+        if self.resume_at is None:
+            self.file = path.open("w")
+            return
+        # resuming: drop whatever was written after the checkpoint, then append
+        self.file = path.open("a" if path.exists() else "w")
+        self.file.truncate(self.resume_at)
+        self.file.seek(self.resume_at)
 
     def on_batch(self, epoch: int, batch: Batch, output: Output) -> None:
         lines = self.pending.get(epoch)
