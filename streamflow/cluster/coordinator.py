@@ -502,6 +502,8 @@ class Coordinator:
             sender, kind, body = msg
             if kind in ("aborted", "failed", "done") and isinstance(body, dict) and body.get("run") == self.gen_id:
                 waiting.discard(sender)
+                if sender in self.members:
+                    self.members[sender].state = "stopped"
             elif kind == "stats" and isinstance(body, dict) and body.get("run") == self.gen_id:
                 self.record.add_stats(body.get("role", sender), body["stats"])
         return [self.members.pop(name) for name in waiting]  # silent: lost as well
@@ -575,7 +577,7 @@ class Coordinator:
             self.broadcast("release", {"run": self.gen_id})
         else:
             for name, m in self.members.items():
-                if m.state != "lost":
+                if m.state not in ("lost", "stopped"):
                     self.send(name, "abort", {"run": self.gen_id})
             await self._drain_final_stats(2.0)
         if self.local is not None:
@@ -619,7 +621,7 @@ class Coordinator:
     async def _drain_final_stats(self, seconds: float) -> None:
         """After an abort, take in the stats workers send on their way out."""
         deadline = time.monotonic() + seconds
-        pending = {n for n, m in self.members.items() if m.state not in ("lost", "done")}
+        pending = {n for n, m in self.members.items() if m.state not in ("lost", "done", "stopped")}
         while pending and time.monotonic() < deadline:
             try:
                 msg = await self._receive(0.1)

@@ -1,0 +1,238 @@
+"""Recovery: checkpoints restored in one process, workers SIGKILLed mid-run over real processes
+(spare, survivor, nobody), a killed coordinator and --resume; outputs equal undisturbed runs."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from streamflow.cluster.local import LocalCluster
+from streamflow.communication.codec import pack_value, unpack_value
+from streamflow.dataflow.worker import Worker
+from streamflow.errors import StreamflowError
+from streamflow.plan import build_graph, load_plan
+from streamflow.recovery.checkpoint import Checkpointer
+from streamflow.recovery.store import RecoveryStore
+
+from tools.chaos_run import kill, rows
+
+from tests.runtime.diffcheck import as_counter, random_pipeline, read_sink
+
+REPO = Path(__file__).resolve().parents[2]
+ENV = dict(os.environ, PYTHONPATH=str(REPO))
+
+
+# one process: crash anywhere, restore the newest complete checkpoint, finish ---------------------
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1), every=st.sampled_from([1, 2, 3, 5]), crash=st.integers(1, 8))
+def test_restoring_a_checkpoint_after_a_crash_gives_the_reference(tmp_path_factory, seed, every, crash) -> None:
+    pipeline = random_pipeline(random.Random(seed), ["w0", "w1", "w2"])
+    folder = tmp_path_factory.mktemp("ck")
+    (folder / "plan.json").write_text(json.dumps(pipeline.plan(str(folder))))
+    snaps: dict[int, dict] = defaultdict(dict)
+    graph, _ = build_graph(load_plan(folder / "plan.json"))
+    first = Worker(graph, check_records=True, source_budget=1)
+    first.checkpointer = Checkpointer(first, every, 0, lambda s: snaps[s.epoch].__setitem__(
+        (s.operator, s.instance), pack_value([s.state, s.notify])))
+    stateful = {(s.name, s.ctx.instance) for s in first.checkpointer.slots}
+    first.run(until=lambda: first.steps >= crash)  # the "crash": this worker is simply dropped
+    complete = [c for c, got in snaps.items() if set(got) == stateful]
+    graph, _ = build_graph(load_plan(folder / "plan.json"))
+    if complete:
+        c = max(complete)
+        states, notify = {}, {}
+        for (op, inst), blob in snaps[c].items():
+            states[op], notify.setdefault(op, {})[inst] = unpack_value(blob)
+        second = Worker(graph, check_records=True, start_epoch=c + 1, restore=states, restored_notify=notify)
+    else:
+        second = Worker(graph, check_records=True)
+    second.checkpointer = Checkpointer(second, every, second.start_epoch, lambda s: None)
+    second.run()
+    got = {name: as_counter(read_sink(folder, name)) for name in ("agg_out", "join_out")}
+    want = pipeline.reference()
+    assert got == want, pipeline
+
+
+def test_input_after_a_checkpoint_waits_for_the_snapshot() -> None:
+    """An aligned operator never handles epoch c+1 before its snapshot of c is taken."""
+    from streamflow import Operator
+    from streamflow.dataflow.graph import EdgeSpec, Graph, OperatorSpec
+    from streamflow.dataflow.source import IterableSource
+
+    seen: list[tuple[str, int]] = []
+
+    class Summer(Operator):
+        n_outputs = 0
+
+        def __init__(self) -> None:
+            self.total = 0
+
+        def on_batch(self, epoch, batch, output) -> None:
+            seen.append(("batch", epoch))
+            self.total += sum(batch)
+
+        def snapshot(self, epoch):
+            seen.append(("snapshot", epoch))
+            return self.total
+
+    g = Graph()
+    g.add_operator(OperatorSpec("src", "source", 0, 1, lambda: IterableSource([(e, [e]) for e in range(9)])))
+    g.add_operator(OperatorSpec("sum", "sum", 1, 0, Summer))
+    g.add_edge(EdgeSpec("src", "sum"))
+    w = Worker(g, source_budget=9)
+    w.checkpointer = Checkpointer(w, 3, 0, lambda s: None)
+    w.run()
+    snaps = [i for i, (k, _e) in enumerate(seen) if k == "snapshot"]
+    assert [seen[i][1] for i in snaps] == [2, 5]  # none at 8: the input ended, the state is final
+    for i in snaps:
+        c = seen[i][1]
+        assert all(e <= c for k, e in seen[:i] if k == "batch")
+
+
+# over processes ------------------------------------------------------------------------------
+def relational_plan(folder: Path, count: int = 6000, utilization: float | None = None) -> Path:
+    plan = json.loads((REPO / "examples" / "relational" / "plan.json").read_text())
+    for s in plan["sources"]:
+        s.update(count=count, rate_per_s=1000)
+    plan["recovery"] = {"every_epochs": 1}
+    if utilization is not None:
+        plan["expected"]["utilization"] = utilization
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "plan.json").write_text(json.dumps(plan))
+    return folder / "plan.json"
+
+
+def reference_rows(tmp_path: Path, **kw) -> list[str]:
+    path = relational_plan(tmp_path / "reference", **kw)
+    graph, _ = build_graph(load_plan(path, speed=0))
+    Worker(graph, check_records=True).run()
+    return rows(tmp_path / "reference" / "out" / "lanes.jsonl")
+
+
+def committed(db: Path) -> int:
+    if not db.exists():
+        return 0
+    with sqlite3.connect(db) as c:
+        return c.execute("SELECT COUNT(*) FROM checkpoints").fetchone()[0]
+
+
+@pytest.mark.parametrize("seed, kills", [(0, 1), (1, 2), (2, 1)])
+def test_killed_workers_are_replaced_and_the_output_is_the_undisturbed_one(tmp_path, seed, kills) -> None:
+    """`run --local --spares 1`, SIGKILL cloud-0 (or whoever plays it) at random times: exit 0,
+    the sink holds exactly the undisturbed run's records, the report lists every failure."""
+    want = reference_rows(tmp_path)
+    path = relational_plan(tmp_path / "run")
+    proc = subprocess.Popen([sys.executable, "-m", "streamflow.cli", "run", str(path), "--local", "--spares", "1",
+                             "--quiet", "--speed", "0.5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=ENV)
+    db = tmp_path / "run" / "out" / "vehicle-speeds-recovery" / "recovery.sqlite"
+    rng = random.Random(seed)
+    try:
+        deadline = time.monotonic() + 60
+        while committed(db) == 0 and time.monotonic() < deadline:  # deployed and under way
+            time.sleep(0.05)
+        players = ["cloud-0", "spare-1", "spare-2"]
+        for k in range(kills):
+            time.sleep(rng.uniform(0.2, 2.0))
+            assert kill(players[k]), f"no process {players[k]}"
+            if k + 1 < kills:
+                time.sleep(2.0)
+        _out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert rows(tmp_path / "run" / "out" / "lanes.jsonl") == want
+    report = json.loads((tmp_path / "run" / "out" / "vehicle-speeds-run.json").read_text())
+    assert [f["worker"] for f in report["failures"]] == players[:kills]
+    for f in report["failures"]:
+        assert f["recovery_s"] < 10 and f["detected_after_s"] < 5
+
+
+def test_a_survivor_takes_over_when_there_is_no_spare(tmp_path) -> None:
+    """Workers started by hand, no spare: edge-1's operators move to edge-0 (same tier, room)."""
+    want = reference_rows(tmp_path)
+    path = relational_plan(tmp_path / "run")
+    with LocalCluster([("edge-0", "edge"), ("edge-1", "edge"), ("cloud-0", "cloud")]) as cluster:
+        import threading
+
+        def killer() -> None:
+            db = tmp_path / "run" / "out" / "vehicle-speeds-recovery" / "recovery.sqlite"
+            while committed(db) == 0:
+                time.sleep(0.05)
+            cluster.kill("edge-1")
+        threading.Thread(target=killer, daemon=True).start()
+        report = cluster.run(path, speed=0.5)
+    assert report["status"] == "completed"
+    assert [(f["worker"], f["taken_over_by"]) for f in report["failures"]] == [("edge-1", "edge-0")]
+    assert rows(tmp_path / "run" / "out" / "lanes.jsonl") == want
+
+
+def test_no_spare_and_no_room_ends_with_one_line_and_whole_committed_epochs(tmp_path) -> None:
+    """A plan planned to 90 % utilisation leaves no survivor room: one line names the lost worker
+    and the last committed epoch; the sink holds exactly the epochs up to it."""
+    want = reference_rows(tmp_path, utilization=0.9)
+    path = relational_plan(tmp_path / "run", utilization=0.9)
+    with LocalCluster([("edge-0", "edge"), ("edge-1", "edge"), ("cloud-0", "cloud")]) as cluster:
+        import threading
+
+        def killer() -> None:
+            db = tmp_path / "run" / "out" / "vehicle-speeds-recovery" / "recovery.sqlite"
+            while committed(db) < 2:
+                time.sleep(0.05)
+            cluster.kill("edge-1")
+        threading.Thread(target=killer, daemon=True).start()
+        with pytest.raises(StreamflowError) as info:
+            cluster.run(path, speed=0.5)
+    message = str(info.value)
+    assert "\n" not in message and "worker 'edge-1'" in message and "no spare" in message, message
+    last = int(message.split("last committed epoch: ")[1].split()[0])
+    got = rows(tmp_path / "run" / "out" / "lanes.jsonl")
+    assert got == [r for r in want if json.loads(r)["epoch"] <= last] and got
+
+
+def test_a_killed_coordinator_leaves_no_workers_and_resume_completes_the_run(tmp_path) -> None:
+    want = reference_rows(tmp_path, count=8000)
+    path = relational_plan(tmp_path / "run", count=8000)
+    before = set(subprocess.run(["pgrep", "-f", "workers.main"], capture_output=True, text=True).stdout.split())
+    proc = subprocess.Popen([sys.executable, "-m", "streamflow.cli", "run", str(path), "--local", "--spares", "1",
+                             "--quiet", "--speed", "0.5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+    recovery_dir = tmp_path / "run" / "out" / "vehicle-speeds-recovery"
+    try:
+        deadline = time.monotonic() + 60
+        while committed(recovery_dir / "recovery.sqlite") < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        workers = set(subprocess.run(["pgrep", "-f", "workers.main"], capture_output=True,
+                                     text=True).stdout.split()) - before
+        assert len(workers) == 4  # three plan workers and the spare
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        killed = time.monotonic()
+        while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() - killed < 15:
+            time.sleep(0.1)
+        assert not any(Path(f"/proc/{pid}").exists() for pid in workers), "orphaned workers"
+        assert time.monotonic() - killed < 10
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    store = RecoveryStore(recovery_dir)
+    assert store.latest_run().status == "running"
+    store.close()
+    result = subprocess.run([sys.executable, "-m", "streamflow.cli", "run", "--resume", str(recovery_dir), "--local",
+                             "--quiet"], capture_output=True, text=True, timeout=120, env=ENV)
+    assert result.returncode == 0, result.stderr
+    assert rows(tmp_path / "run" / "out" / "lanes.jsonl") == want
+    again = subprocess.run([sys.executable, "-m", "streamflow.cli", "run", "--resume", str(recovery_dir)],
+                           capture_output=True, text=True, timeout=60, env=ENV)
+    assert again.returncode == 2 and again.stderr.count("\n") == 1 and "already completed" in again.stderr
