@@ -58,15 +58,18 @@ def holder(recovery_db: Path, role: str) -> str:
     name = role
     if not recovery_db.exists():
         return name
-    with sqlite3.connect(recovery_db) as db:
-        run = db.execute("SELECT run_id FROM runs ORDER BY created_at DESC LIMIT 1").fetchone()
-        if run is None:
-            return name
-        for (info,) in db.execute("SELECT info FROM failures WHERE run_id=? ORDER BY at", run):
-            f = json.loads(info)
-            takers = f["taken_over_by"].split(",")
-            if role in f["roles"]:
-                name = takers[f["roles"].index(role)]
+    try:
+        with sqlite3.connect(recovery_db) as db:
+            run = db.execute("SELECT run_id FROM runs ORDER BY created_at DESC LIMIT 1").fetchone()
+            if run is None:
+                return name
+            for (info,) in db.execute("SELECT info FROM failures WHERE run_id=? ORDER BY at", run):
+                f = json.loads(info)
+                takers = f["taken_over_by"].split(",")
+                if role in f["roles"]:
+                    name = takers[f["roles"].index(role)]
+    except sqlite3.OperationalError:  # the coordinator is creating the store
+        pass
     return name
 
 

@@ -67,6 +67,12 @@ class Operator:
     whose state mixes epochs). Operators that can leave later epochs out themselves (a sink
     that has only written complete epochs) set it False and never hold input back."""
 
+    def aligned_at(self, epoch: int) -> bool:
+        """`aligned` for checkpoint `epoch`: windowed operators keep later windows apart, so at a
+        window's last epoch they snapshot without holding input back (and leave later windows
+        out of the snapshot)."""
+        return self.aligned
+
     def waiting(self) -> bool:
         """True while work the operator started off the loop (a timer, a thread) will wake the
         worker later; a run with nothing runnable and nothing waiting has stalled."""

@@ -10,7 +10,8 @@ record at or before c has been handled, (2) every notification at or before c wa
 none after c, so whatever it emits for epochs up to c has been emitted, and (3) it has handled
 no input after c: such batches wait in `deferred` until the snapshot is taken (operators whose
 state mixes epochs; those that keep later epochs apart themselves, like sinks that write only
-complete epochs, set `aligned = False`). So each snapshot is a function of exactly the records
+complete epochs, set `aligned = False`; windowed operators at a window's last epoch leave later
+windows out, `aligned_at`). So each snapshot is a function of exactly the records
 at or before c. Every record after c comes from a source emitting after c (a source's epochs
 never decrease, and operators emit at or after the epoch they handle); restoring every
 instance's snapshot and replaying the sources from c+1 therefore reproduces the undisturbed run:
@@ -24,8 +25,9 @@ c, which are never deferred.
 """
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +47,9 @@ class Snapshot:
     instance: int
     state: Any
     notify: list[int]  # notifications it had requested for epochs after `epoch`
+
+
+LOOKAHEAD = 64  # schedule points searched for the next one that needs alignment
 
 
 def is_stateful(op: Operator) -> bool:
@@ -71,19 +76,37 @@ class Checkpointer:
         for slot in self.slots:
             self._schedule(slot, start_epoch - 1)
 
+    def _points(self, after: int) -> Iterator[int]:
+        """Checkpoint epochs after `after`, ascending: the schedule's and the announced ones."""
+        extra = [c for c in self.extra if c > after]
+        c = next_checkpoint(after + 1, self.every) if self.every else None
+        while extra or c is not None:
+            if c is None or (extra and extra[0] <= c):
+                point = extra.pop(0)
+                if point == c:
+                    c += self.every
+            else:
+                point, c = c, c + self.every  # type: ignore[operator]
+            yield point
+
     def _schedule(self, slot: "OperatorSlot", after: int) -> None:
-        """The slot's next checkpoint is the first schedule point (or announced one) after `after`."""
-        points = [c for c in self.extra if c > after]
-        if self.every:
-            points.append(next_checkpoint(after + 1, self.every))
-        if points:
-            c = min(points)
-            self.due[slot.index] = c
-            if slot.op.aligned:
-                slot.hold_after = c
-        else:
+        """The slot's next checkpoint is the first point after `after`. Input waits after the
+        first coming point that needs alignment (not necessarily the next one: an instance that
+        handled later input while only unaligned points were due could not take it)."""
+        points = self._points(after)
+        c = next(points, None)
+        if c is None:
             self.due.pop(slot.index, None)
             slot.hold_after = math.inf
+            return
+        self.due[slot.index] = c
+        slot.hold_after = math.inf
+        for i, p in enumerate(itertools.chain([c], points)):
+            if slot.op.aligned_at(p):
+                slot.hold_after = p
+                break
+            if i >= LOOKAHEAD:
+                break
 
     def announce(self, epoch: int) -> None:
         """Take a checkpoint at `epoch` too. Safe only while nothing after `epoch` exists yet
@@ -101,16 +124,16 @@ class Checkpointer:
         c = self.due.get(slot.index)
         if c is None or c >= epoch:
             return
-        state = slot.op.snapshot(c)
         while c is not None and c < epoch:
-            self._emit(slot, c, state)
+            self._emit(slot, c, slot.op.snapshot(c))
             c = self.due.get(slot.index)
         self._release(slot)
 
     def poll(self) -> bool:
         """Snapshot every instance whose frontier has passed its owed checkpoint; returns
-        whether it took any. An instance whose frontier jumped over several checkpoint epochs
-        (sparse epochs) had the same state at all of them: one snapshot answers them all."""
+        whether it took any (several, when its frontier jumped over several checkpoint epochs).
+        Each is taken for its own epoch: operators that keep later epochs apart leave out what
+        follows it."""
         worker = self.worker
         took = False
         for slot in self.slots:
@@ -122,11 +145,8 @@ class Checkpointer:
                 limit = min(limit, slot.notify_heap[0] - 1)
             if limit == DONE or c > limit:
                 continue  # not passed yet; or finished: its state will not change again
-            state = None
             while c is not None and c <= limit:
-                if state is None:
-                    state = slot.op.snapshot(c)
-                self._emit(slot, c, state)
+                self._emit(slot, c, slot.op.snapshot(c))
                 c = self.due.get(slot.index)
             took = True
             self._release(slot)

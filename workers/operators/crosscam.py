@@ -31,10 +31,14 @@ class CrossCameraOperator(Operator):
             self.ctx.notify_at((w + 1) * self.window - 1)
         self.pending.setdefault(w, []).extend(batch)
 
+    def aligned_at(self, epoch: int) -> bool:
+        return (epoch + 1) % self.window != 0  # the matcher moves only when a window closes
+
     def snapshot(self, epoch: int) -> Any:
-        """The identities seen so far and the finished tracks of open windows."""
+        """The identities seen so far and the finished tracks of windows open at `epoch`."""
         from workers.tracking.state import matcher_state
-        return {"matcher": matcher_state(self.matcher), "pending": self.pending}
+        last = epoch // self.window
+        return {"matcher": matcher_state(self.matcher), "pending": {w: t for w, t in self.pending.items() if w <= last}}
 
     def restore(self, state: Any) -> None:
         from workers.tracking.state import restore_matcher

@@ -42,11 +42,15 @@ class TrackOperator(Operator):
         self.buffer.setdefault(epoch, []).extend(batch)
         self.ctx.notify_at(epoch)
 
+    aligned = False  # records wait in `buffer` per epoch; the trackers move only at notifications
+
     def snapshot(self, epoch: int) -> Any:
-        """Every camera's tracks, the latest detections, the embedding sums and buffered frames."""
+        """Every camera's tracks, the latest detections, the embedding sums and buffered frames
+        (of epochs up to `epoch`: later ones are replayed)."""
         from workers.tracking.state import tracker_state
         return {"trackers": {c: tracker_state(t) for c, t in self.trackers.items()},
-                "last_boxes": self.last_boxes, "buffer": self.buffer, "watching": self.watching,
+                "last_boxes": self.last_boxes, "watching": self.watching,
+                "buffer": {e: b for e, b in self.buffer.items() if e <= epoch},
                 "embeddings": [[c, t, acc[0], acc[1]] for (c, t), acc in self.embeddings.items()]}
 
     def restore(self, state: Any) -> None:

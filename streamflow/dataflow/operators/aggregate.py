@@ -168,9 +168,13 @@ class Aggregate(Operator):
             return canonical(acc)  # -0.0 and 0.0 tie: name the result 0.0 whichever came first
         return acc
 
+    def aligned_at(self, epoch: int) -> bool:
+        return (epoch + 1) % self.window != 0  # at a window's end, later windows stay apart
+
     def snapshot(self, epoch: int) -> Any:
-        """The open windows: {window: {key: accumulator}} (sets and heaps as they are)."""
-        return {w: dict(acc) for w, acc in self.state.items()}
+        """The windows open at `epoch`: {window: {key: accumulator}} (sets and heaps as they are)."""
+        last = epoch // self.window
+        return {w: dict(acc) for w, acc in self.state.items() if w <= last}
 
     def restore(self, state: Any) -> None:
         self.state = {int(w): Counter(acc) if self.agg == "count" else dict(acc) for w, acc in state.items()}

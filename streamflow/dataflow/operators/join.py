@@ -81,9 +81,14 @@ class EpochJoin(Operator):
         for e, records in out.items():
             output.give(records, e)
 
+    def aligned_at(self, epoch: int) -> bool:
+        return (epoch + 1) % self.window != 0  # at a window's end, later windows stay apart
+
     def snapshot(self, epoch: int) -> Any:
-        """The open windows: {window: [left rows, right rows]}, rows {key: [[epoch, record, matched]]}."""
-        return {w: [sides[0].rows, sides[1].rows] for w, sides in self.state.items()}
+        """The windows open at `epoch`: {window: [left rows, right rows]}, rows {key: [[epoch,
+        record, matched]]}."""
+        last = epoch // self.window
+        return {w: [sides[0].rows, sides[1].rows] for w, sides in self.state.items() if w <= last}
 
     def restore(self, state: Any) -> None:
         self.state = {}
