@@ -44,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("plan")
     p.set_defaults(func=_validate)
     from streamflow.cluster.cli import add_run_parser
+    from streamflow.cluster.reconfigure import add_reconfigure_parser
     add_run_parser(sub)
+    add_reconfigure_parser(sub)
     for name, (_module, help_) in DELEGATED.items():
         sub.add_parser(name, help=help_, add_help=False)
     return parser

@@ -61,6 +61,10 @@ class WorkerLost(Exception):
         self.at = time.monotonic()
 
 
+class Reconfigure(Exception):
+    """A requested reconfiguration is due: its checkpoint has committed."""
+
+
 class RunInterrupted(RunFailed):
     """Ctrl-C or SIGTERM ended the run; the report is written."""
 
@@ -134,6 +138,7 @@ class Coordinator:
         self.stateful: set[tuple[str, int]] = set()
         self.pending_failure: dict[str, Any] | None = None  # the last recovery, until output resumes
         self.spare_seq = 0
+        self.switch: dict[str, Any] | None = None  # an accepted reconfiguration, until it is done
 
     @property
     def gen_id(self) -> str:
@@ -181,10 +186,12 @@ class Coordinator:
         _, body = unpack(frames)
         self.heartbeats[sender] = time.monotonic()
         if kind == "register" and sender not in self.members and isinstance(body, dict):
-            if body.get("spare") or (sender in self.names and self.run_started is not None):
-                self._add_spare(sender, body)
-            else:
-                return sender, kind, body
+            if sender in self.names and self.run_started is None and not body.get("spare"):
+                return sender, kind, body  # one of the plan's workers: _gather takes it
+            self._add_spare(sender, body)  # a spare, or a worker a later plan may use
+            return None
+        if kind == "reconfigure":
+            self._accept_reconfiguration(identity, body)
             return None
         if kind == "snapshot":
             if isinstance(body, dict) and body.get("run") == self.gen_id:
@@ -232,6 +239,8 @@ class Coordinator:
                     break
                 except WorkerLost as lost:
                     await self._recover(lost)
+                except Reconfigure:
+                    await self._reconfigure()
         except RunFailed as exc:
             status, error = "failed", str(exc)
         except asyncio.CancelledError:
@@ -349,7 +358,7 @@ class Coordinator:
         self.broadcast("wire", {"run": self.gen_id, "peers": peers})
         ready = await self._collect("ready", timeout=120.0)
         stateful = {(op, int(i)) for body in ready.values() for op, i in body.get("stateful", [])}
-        if self.store is not None and self.generation == 0 and not self.options.resume:
+        if self.store is not None and (stateful or not self.options.resume):
             self.stateful = stateful
             self.store.set_stateful(self.run_id, stateful)
         now = time.monotonic()
@@ -414,6 +423,9 @@ class Coordinator:
                 if failure is not None and (self._settled(now, DRAIN_QUIET_S) or now > drain_deadline):
                     raise RunFailed(f"worker {failure[0]!r} failed: {failure[1]}; last complete epoch: "
                                     f"{self._last_epoch()}")
+                if self.switch is not None and failure is None and self.committed is not None \
+                        and self.committed > self.switch["after"]:
+                    raise Reconfigure()
                 if failure is None and not done and self._settled(now, STALL_AFTER_S) \
                         and not self.observer.complete():
                     raise RunFailed(stalled_reason(self.graph, self.observer.topology, self.observer.tracker))
@@ -634,3 +646,87 @@ class Coordinator:
                 self.record.add_stats(body.get("role", sender), body["stats"])
             elif kind in ("aborted", "failed", "done"):
                 pending.discard(sender)
+
+    # live reconfiguration -----------------------------------------------------------------------
+    def _accept_reconfiguration(self, identity: bytes, body: Any) -> None:
+        """`streamflow reconfigure`: check the new plan now; switch at the next checkpoint."""
+        from streamflow.plan import build_graph, parse_plan
+
+        def reply(kind: str, text: str) -> None:
+            assert self.router is not None
+            self.router.send_multipart([identity, *pack(kind, {"message": text})])
+        try:
+            if not isinstance(body, dict) or not isinstance(body.get("plan"), dict):
+                raise StreamflowError("reconfigure: expected a plan")
+            if self.store is None or self.every is None:
+                raise StreamflowError("reconfigure: this run keeps no checkpoints (\"recovery\": false)")
+            if self.switch is not None:
+                raise StreamflowError("reconfigure: another reconfiguration is under way")
+            plan = parse_plan(body["plan"], str(body.get("source_path", "plan.json")), self.plan.speed,
+                              str(body.get("base_dir", self.plan.base_dir)))
+            graph, placement = build_graph(plan)
+            missing = [w for w in plan.workers_used() if w not in self.members and w not in self.spares]
+            if missing:
+                raise StreamflowError(f"reconfigure: workers {', '.join(missing)} have not registered")
+        except StreamflowError as exc:
+            reply("reconfigure-refused", str(exc).splitlines()[0])
+            return
+        self.switch = {"plan": plan, "graph": graph, "placement": placement, "after": self.committed or -1,
+                       "requested": time.monotonic(), "identity": identity}
+        reply("reconfigure-accepted", f"switching to {plan.name!r} at the next checkpoint")
+
+    async def _reconfigure(self) -> None:
+        """Stop the generation at the checkpoint just committed and go on from it under the new
+        plan: the same protocol as a recovery (so the same argument holds), with operator state
+        re-sharded where the placement changed (recovery/reshard.py)."""
+        from streamflow.recovery.reshard import ReshardError, reshard
+        switch, self.switch = self.switch, None
+        assert switch is not None and self.store is not None
+        t0 = time.monotonic()
+        silent = await self._abort_generation()
+        if silent:
+            raise RunFailed(f"worker {silent[0].name!r} did not stop for the reconfiguration; "
+                            f"last complete epoch: {self._last_epoch()}")
+        checkpoint = self.store.latest_checkpoint(self.run_id)
+        old_plan = self.plan
+        try:
+            remapped = reshard(checkpoint, self.placement, switch["placement"]) if checkpoint else None
+        except ReshardError as exc:
+            remapped, switch = checkpoint, None
+            if not self.options.quiet:
+                print(f"reconfiguration refused: {exc}; the run goes on with the current plan", flush=True)
+            self.record.adaptations.append({"at_s": round(t0 - (self.run_started or t0), 3), "refused": str(exc)})
+        self.generation += 1
+        if switch is not None:
+            self.plan, self.graph, self.placement = switch["plan"], switch["graph"], switch["placement"]
+            self.names = self.plan.workers_used()
+            for name in list(self.members):
+                if name not in self.names:
+                    member = self.members.pop(name)
+                    member.roles = []
+                    self.spares[name] = member
+            for name in self.names:
+                if name not in self.members:
+                    self.members[name] = self.spares.pop(name)
+                self.members[name].roles = [name]
+            self.record.plan = self.plan
+        self.checkpoint = remapped
+        if remapped is not None:  # the re-sharded checkpoint is the new generation's restore point
+            for op, per in remapped.states.items():
+                for inst, blob in per.items():
+                    self.store.add_snapshot(self.run_id, self.generation, remapped.epoch, op, inst, blob,
+                                            remapped.notify.get(op, {}).get(inst, []))
+            self.store.commit_empty(self.run_id, self.generation, remapped.epoch)
+        c = remapped.epoch if remapped else -1
+        self.record.new_generation()
+        self.observer = ProgressObserver(self.graph, self.placement, c + 1,
+                                         remapped.notify if remapped else None, earlier=self.observer)
+        if switch is not None:
+            self.record.adaptations.append({
+                "at_s": round(t0 - (self.run_started or t0), 3), "epoch": c + 1, "generation": self.generation,
+                "from": old_plan.name, "to": self.plan.name, "checkpoint_epoch": c,
+                "requested_s_before": round(t0 - switch["requested"], 3),
+                "expected_cost_per_hour": self.plan.expected.get("cost_per_hour"),
+                "expected_accuracy": self.plan.expected.get("accuracy")})
+            if not self.options.quiet:
+                print(f"reconfigured to {self.plan.name!r} from checkpoint epoch {c}", flush=True)

@@ -33,6 +33,7 @@ class RunRecord:
         self.registered: dict[str, dict[str, Any]] = {}
         self.earlier: list[tuple[str, dict[str, Any]]] = []  # (worker, last stats) of earlier generations
         self.failures: list[dict[str, Any]] = []
+        self.adaptations: list[dict[str, Any]] = []
         self.recovery: dict[str, Any] = {}
 
     def new_generation(self) -> None:
@@ -119,6 +120,7 @@ class RunRecord:
             "expected": expected,
             "recovery": self.recovery,
             "failures": self.failures,
+            "adaptations": self.adaptations,
         }
 
 

@@ -239,3 +239,66 @@ def test_a_killed_coordinator_leaves_no_workers_and_resume_completes_the_run(tmp
     again = subprocess.run([sys.executable, "-m", "streamflow.cli", "run", "--resume", str(recovery_dir)],
                            capture_output=True, text=True, timeout=60, env=ENV)
     assert again.returncode == 2 and again.stderr.count("\n") == 1 and "already completed" in again.stderr
+
+
+# live reconfiguration -----------------------------------------------------------------------------
+def switched_plan(path: Path) -> Path:
+    """The same computation placed otherwise: the per-lane aggregate on three workers instead of
+    two (re-sharded), the speeders count and the join moved, the speeding filter rewritten."""
+    plan = json.loads(path.read_text())
+    ops = {o["name"]: o for o in plan["operators"]}
+    ops["per-lane"]["placement"] = [{"worker": w, "share": 1} for w in ("edge-0", "edge-1", "cloud-0")]
+    ops["speeders-per-camera"]["placement"] = [{"worker": "edge-1", "share": 1}, {"worker": "edge-0", "share": 1}]
+    ops["lanes-vs-speeders"]["placement"] = [{"worker": "edge-1", "share": 1}]
+    ops["speeding"]["params"]["where"] = {"expr": "110 < r['speed_kmh']"}
+    plan["name"] = "vehicle-speeds-moved"
+    out = path.with_name("moved.json")
+    out.write_text(json.dumps(plan))
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_live_switch_with_resharding_gives_the_static_output(tmp_path, seed) -> None:
+    import threading
+
+    from streamflow.cluster.reconfigure import request
+    want = reference_rows(tmp_path)
+    path = relational_plan(tmp_path / "run")
+    moved = switched_plan(path)
+    answers: list[str] = []
+    with LocalCluster([("edge-0", "edge"), ("edge-1", "edge"), ("cloud-0", "cloud")]) as cluster:
+        def switcher() -> None:
+            db = tmp_path / "run" / "out" / "vehicle-speeds-recovery" / "recovery.sqlite"
+            while committed(db) == 0:
+                time.sleep(0.05)
+            time.sleep(random.Random(seed).uniform(0.0, 3.0))
+            answers.append(request(cluster.listen, json.loads(moved.read_text()), str(moved), str(moved.parent), 10))
+        threading.Thread(target=switcher, daemon=True).start()
+        report = cluster.run(path, speed=0.5)
+    assert answers and "switching" in answers[0]
+    assert report["status"] == "completed", report["error"]
+    assert [a["to"] for a in report["adaptations"]] == ["vehicle-speeds-moved"]
+    assert set(report["operators"]["per-lane"]["instances"]) == {"edge-0", "edge-1", "cloud-0"}
+    assert rows(tmp_path / "run" / "out" / "lanes.jsonl") == want
+
+
+def test_a_reconfiguration_naming_unknown_workers_is_refused_with_one_line(tmp_path) -> None:
+    import threading
+
+    from streamflow.cluster.reconfigure import ReconfigureRefused, request
+    path = relational_plan(tmp_path / "run", count=3000)
+    plan = json.loads(path.read_text())
+    plan["workers"].append({"name": "cloud-9", "tier": "cloud"})
+    plan["sinks"][0]["worker"] = "cloud-9"
+    errors: list[str] = []
+    with LocalCluster([("edge-0", "edge"), ("edge-1", "edge"), ("cloud-0", "cloud")]) as cluster:
+        def switcher() -> None:
+            time.sleep(2.0)
+            try:
+                request(cluster.listen, plan, str(path), str(path.parent), 10)
+            except ReconfigureRefused as exc:
+                errors.append(str(exc))
+        threading.Thread(target=switcher, daemon=True).start()
+        report = cluster.run(path, speed=0.5)
+    assert report["status"] == "completed" and not report["adaptations"]
+    assert errors == ["reconfigure: workers cloud-9 have not registered"]

@@ -23,6 +23,7 @@ from typing import Any
 
 from streamflow.dataflow.operator import Batch, Operator, Output
 from streamflow.records.keys import canonical, needs_canonical
+from streamflow.recovery.state import Keyed
 
 AGGREGATES = ("count", "sum", "mean", "min", "max", "topk", "distinct")
 NAN = float("nan")
@@ -172,12 +173,24 @@ class Aggregate(Operator):
         return (epoch + 1) % self.window != 0  # at a window's end, later windows stay apart
 
     def snapshot(self, epoch: int) -> Any:
-        """The windows open at `epoch`: {window: {key: accumulator}} (sets and heaps as they are)."""
+        """The windows open at `epoch`, per key (its input is partitioned by the same key):
+        Keyed({key: {window: accumulator}}), accumulators (sets, heaps) as they are."""
         last = epoch // self.window
-        return {w: dict(acc) for w, acc in self.state.items() if w <= last}
+        per_key: dict[Any, dict[int, Any]] = {}
+        for w, acc in self.state.items():
+            if w <= last:
+                for k, v in acc.items():
+                    per_key.setdefault(k, {})[w] = v
+        return Keyed(per_key)
 
     def restore(self, state: Any) -> None:
-        self.state = {int(w): Counter(acc) if self.agg == "count" else dict(acc) for w, acc in state.items()}
+        self.state = {}
+        for k, windows in state.per_key.items():
+            for w, v in windows.items():
+                acc = self.state.get(int(w))
+                if acc is None:
+                    acc = self.state[int(w)] = Counter() if self.agg == "count" else {}
+                acc[k] = v
 
     def on_notify(self, epoch: int, output: Output) -> None:
         acc = self.state.pop(epoch // self.window, None)

@@ -13,6 +13,7 @@ from typing import Any
 
 from streamflow.dataflow.operator import Batch, Operator, Output
 from streamflow.records.keys import canonical
+from streamflow.recovery.state import Keyed
 
 CANONICAL_TYPES = (float, tuple, frozenset)
 
@@ -85,21 +86,29 @@ class EpochJoin(Operator):
         return (epoch + 1) % self.window != 0  # at a window's end, later windows stay apart
 
     def snapshot(self, epoch: int) -> Any:
-        """The windows open at `epoch`: {window: [left rows, right rows]}, rows {key: [[epoch,
-        record, matched]]}."""
+        """The windows open at `epoch`, per key (both inputs are partitioned by it):
+        Keyed({key: {window: [left rows, right rows]}}), rows [[epoch, record, matched]]."""
         last = epoch // self.window
-        return {w: [sides[0].rows, sides[1].rows] for w, sides in self.state.items() if w <= last}
+        per_key: dict[Any, dict[int, list[Any]]] = {}
+        for w, sides in self.state.items():
+            if w <= last:
+                for port, side in enumerate(sides):
+                    for key, rows in side.rows.items():
+                        per_key.setdefault(key, {}).setdefault(w, [[], []])[port] = rows
+        return Keyed(per_key)
 
     def restore(self, state: Any) -> None:
         self.state = {}
-        for w, rows in state.items():
-            sides = (_Side(), _Side())
-            for side, saved in zip(sides, rows):
-                for key, entries in saved.items():
-                    if type(key) in CANONICAL_TYPES:
-                        key = canonical(key)  # a NaN key comes back as a new NaN object
-                    side.rows.setdefault(key, []).extend([list(e) for e in entries])
-            self.state[int(w)] = sides
+        for key, windows in state.per_key.items():
+            if type(key) in CANONICAL_TYPES:
+                key = canonical(key)  # a NaN key comes back as a new NaN object
+            for w, saved in windows.items():
+                sides = self.state.get(int(w))
+                if sides is None:
+                    sides = self.state[int(w)] = (_Side(), _Side())
+                for side, rows in zip(sides, saved):
+                    if rows:
+                        side.rows.setdefault(key, []).extend([list(e) for e in rows])
 
     def on_notify(self, epoch: int, output: Output) -> None:
         sides = self.state.pop(epoch // self.window, None)
