@@ -174,12 +174,14 @@ async def _items(frames: Iterable[T] | AsyncIterable[T]) -> AsyncIterator[T]:
 
 async def paced(frames: Iterable[T] | AsyncIterable[T], speed: float = 1.0,
                 clock: Callable[[], float] = time.perf_counter, *, spin: float = DEFAULT_SPIN,
-                origin: tuple[float, float] | None = None) -> AsyncIterator[T]:
+                origin: tuple[float, float] | None = None,
+                due: Callable[[float], float] | None = None) -> AsyncIterator[T]:
     """Emit items (anything with a `.ts` capture time) at their recorded pace times 1/speed,
     relative to the first item, or to `origin` = (clock time, capture time) when given (a
     replay resumed after a recovery keeps the run's schedule and catches up); speed 0 emits as
-    fast as possible. A late item goes out at once and later ones keep the original schedule
-    (no drift is carried forward)."""
+    fast as possible. `due` maps stream seconds since the origin to wall seconds at speed 1 (a
+    load schedule; default: the identity). A late item goes out at once and later ones keep the
+    original schedule (no drift is carried forward)."""
     if speed < 0:
         raise ValueError(f"speed {speed}: must be >= 0 (0 = as fast as possible)")
     async with aclosing(_items(frames)) as items:
@@ -188,7 +190,8 @@ async def paced(frames: Iterable[T] | AsyncIterable[T], speed: float = 1.0,
                 ts = item.ts  # type: ignore[attr-defined]
                 if origin is None:
                     origin = (clock(), ts)
-                await sleep_until(origin[0] + (ts - origin[1]) / speed, clock, spin)
+                offset = ts - origin[1]
+                await sleep_until(origin[0] + (due(offset) if due else offset) / speed, clock, spin)
             yield item
 
 
@@ -293,12 +296,13 @@ def seek(readers: Sequence[FrameReader], epoch: int, unit: str = "frame", size: 
 
 async def replay(readers: Sequence[FrameReader], speed: float = 1.0, unit: str = "frame", size: int = 1,
                  clock: Callable[[], float] = time.perf_counter,
-                 origin: tuple[float, float] | None = None) -> AsyncIterator[EpochFrame]:
+                 origin: tuple[float, float] | None = None,
+                 due: Callable[[float], float] | None = None) -> AsyncIterator[EpochFrame]:
     """What a trace source emits: the cameras merged in capture order, paced at `speed`, each
     frame with its epoch. "ms" epochs count from the earliest frame 0 of all the traces, like
     "frame" epochs count from frame 0, so a replay that starts later keeps the same epochs.
     `origin` = (clock time, capture time) pins the pace to the run's schedule (see `paced`)."""
     start = trace_start(readers)
-    async with aclosing(paced(merge_cameras(readers), speed, clock, origin=origin)) as frames:
+    async with aclosing(paced(merge_cameras(readers), speed, clock, origin=origin, due=due)) as frames:
         async for f in frames:
             yield EpochFrame(epoch_of(f.ts, start, unit, size, f.index), f.camera, f.index, f.ts, f.image)

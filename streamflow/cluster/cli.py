@@ -34,6 +34,11 @@ def add_run_parser(sub: Any) -> None:
                    help="with --local: start N spare workers that take over from a lost one")
     p.add_argument("--resume", metavar="RUN_DIR", default=None,
                    help="continue the latest run recorded in RUN_DIR (a --recovery-dir) from its last checkpoint")
+    p.add_argument("--adapt", action="store_true",
+                   help="re-plan online when the load, latency or capacity changes (needs --problem)")
+    p.add_argument("--problem", default=None, help="with --adapt: the planning problem the plan was made from")
+    p.add_argument("--slo-ms", type=float, default=None,
+                   help="with --adapt: p99 latency to every sink to keep under (ms)")
     p.add_argument("--inprocess", action="store_true",
                    help="debug: run every operator in this process, ignoring the placement")
     p.set_defaults(func=run_command)
@@ -47,6 +52,10 @@ def run_command(args: argparse.Namespace) -> int:
         raise PlanError("--speed: must be >= 0")
     if args.spares < 0 or (args.spares and not args.local):
         raise PlanError("--spares: a number >= 0, with --local (elsewhere start streamflow-worker --spare)")
+    if args.adapt and not args.problem:
+        raise PlanError("--adapt: give --problem PROBLEM.json, the problem the planner re-plans from")
+    if args.slo_ms is not None and not args.slo_ms > 0:
+        raise PlanError("--slo-ms: must be > 0")
     if args.resume:
         plan = resumed_plan(args.resume, args.speed)
         args.recovery_dir = args.resume
@@ -68,7 +77,8 @@ def run_command(args: argparse.Namespace) -> int:
         listen = coordinator_address(plan, args.state)
     options = Options(listen=listen, local=args.local, report=args.report, timeout=args.timeout,
                       wait=args.wait, credit_window=args.credit_window, quiet=args.quiet,
-                      recovery_dir=args.recovery_dir, spares=args.spares, resume=bool(args.resume))
+                      recovery_dir=args.recovery_dir, spares=args.spares, resume=bool(args.resume),
+                      adapt=args.adapt, problem=args.problem, slo_ms=args.slo_ms)
     coordinator = Coordinator(plan, graph, placement, options)
     report = run_coroutine(coordinator.run())
     print_summary(report, str(coordinator.report_path))
@@ -146,4 +156,14 @@ def print_summary(report: dict[str, Any], path: str) -> None:
                       f"taken over by {f['taken_over_by']}; checkpoint epoch {f['checkpoint_epoch']}, "
                       f"{f['epochs_replayed']} epochs replayed; recovery time {rec}, output pause {pause}",
                       highlight=False)
+    for a in report.get("adaptations", []):
+        if "refused" in a:
+            console.print(f"adaptation at {a['at_s']:.1f} s refused: {a['refused']}", highlight=False)
+            continue
+        why = f"{a['reason']}; " if a.get("reason") else ""
+        console.print(f"adaptation at {a['at_s']:.1f} s (epoch {a['epoch']}): {why}now {a.get('summary', a['to'])}; "
+                      f"expected {a.get('expected_cost_per_hour')}/h, accuracy {a.get('expected_accuracy')}"
+                      f"{' (degraded: no plan met the accuracy floor)' if a.get('degraded') else ''}", highlight=False)
+    if report.get("timeline_png"):
+        console.print(f"timeline: {report['timeline_png']}", highlight=False)
     console.print(f"report: {path}", highlight=False)

@@ -29,6 +29,7 @@ import msgpack
 import zmq
 
 from streamflow.cluster.display import LiveView
+from streamflow.cluster.livemodel import LiveModel, write_timeline_png
 from streamflow.cluster.local import LocalWorkers
 from streamflow.cluster.observer import ProgressObserver
 from streamflow.cluster.protocol import DEAD_AFTER_S, Inbox, pack, unpack
@@ -84,6 +85,9 @@ class Options:
     recovery_dir: str | None = None
     spares: int = 0          # --local: spare worker processes to start
     resume: bool = False     # continue the latest run in recovery_dir
+    adapt: bool = False      # re-plan online (needs problem)
+    problem: str | None = None
+    slo_ms: float | None = None
 
 
 @dataclass
@@ -139,6 +143,13 @@ class Coordinator:
         self.pending_failure: dict[str, Any] | None = None  # the last recovery, until output resumes
         self.spare_seq = 0
         self.switch: dict[str, Any] | None = None  # an accepted reconfiguration, until it is done
+        self.model = LiveModel()
+        self.controller: Any = None
+        if options.adapt:
+            from streamflow.cluster.adapt import Controller
+            if not options.problem:
+                raise StreamflowError("--adapt needs --problem PROBLEM.json (what the planner re-plans from)")
+            self.controller = Controller(options.problem, options.slo_ms)
 
     @property
     def gen_id(self) -> str:
@@ -228,7 +239,7 @@ class Coordinator:
             self._open_store()
             if self.options.local:
                 self.local = LocalWorkers(self.plan, listen, self.log_dir)
-                self.local.start()
+                self.local.start(self.controller.workers() if self.controller else [])
                 for _ in range(self.options.spares):
                     self._start_local_spare()
             await self._gather(listen)
@@ -417,6 +428,7 @@ class Coordinator:
                         self.send(name, "ping", {"run": None})
                     view.update(self.record, self.observer, now - (self.run_started or now))
                 self._check_health()
+                self._close_window(failure is None and not done)
                 if self.options.timeout is not None and now - self.t0 > self.options.timeout:
                     raise RunFailed(f"timed out after {self.options.timeout:g} s; last complete epoch: "
                                     f"{self._last_epoch()}")
@@ -437,6 +449,7 @@ class Coordinator:
                     continue
                 if kind == "stats":
                     self.record.add_stats(body.get("role", sender), body["stats"])
+                    self.model.add_stats(body.get("role", sender), body["stats"])
                     self._note_quiescence(sender, body["stats"])
                 elif kind == "done":
                     done.add(sender)
@@ -483,6 +496,7 @@ class Coordinator:
             self.checkpoint = Checkpoint(before, {}, {})
         c = self.checkpoint.epoch if self.checkpoint else -1
         info = {"worker": lost.name, "roles": roles, "reason": lost.reason,
+                "t_s": round(lost.at - self.model.t0, 3),
                 "detected_after_s": round(lost.silent_s, 3), "generation": self.generation + 1,
                 "checkpoint_epoch": c if c >= 0 else None, "taken_over_by": ",".join(taken),
                 "epochs_replayed": (before - c) if before is not None else 0,
@@ -608,6 +622,19 @@ class Coordinator:
             for key in [k for k in f if k.startswith("_")]:
                 del f[key]
         report = self.record.build(status, error, duration, self.observer, self.started_at)
+        report["timeline"] = self.model.windows
+        if self.options.slo_ms is not None:
+            report["slo_ms"] = self.options.slo_ms
+        events = [{"t_s": f["t_s"], "label": f"lost {f['worker']}"} for f in self.record.failures if "t_s" in f]
+        events += [{"t_s": a["t_s"], "label": f"-> {a.get('summary', a.get('to'))}"}
+                   for a in self.record.adaptations if "t_s" in a]
+        try:
+            png = write_timeline_png(self.model.windows, events, self.report_path.with_suffix(".timeline.png"),
+                                     f"{self.plan.name}: {status}", self.options.slo_ms)
+            if png is not None:
+                report["timeline_png"] = str(png)
+        except (OSError, ValueError) as exc:
+            report["timeline_png"] = f"not written: {exc}"
         accuracy = self._evaluate()
         if accuracy:
             report["accuracy"] = accuracy
@@ -723,6 +750,8 @@ class Coordinator:
                                          remapped.notify if remapped else None, earlier=self.observer)
         if switch is not None:
             self.record.adaptations.append({
+                **switch.get("decision", {}), "t_s": round(t0 - self.model.t0, 3),
+                "summary": summarize(self.plan),
                 "at_s": round(t0 - (self.run_started or t0), 3), "epoch": c + 1, "generation": self.generation,
                 "from": old_plan.name, "to": self.plan.name, "checkpoint_epoch": c,
                 "requested_s_before": round(t0 - switch["requested"], 3),
@@ -730,3 +759,54 @@ class Coordinator:
                 "expected_accuracy": self.plan.expected.get("accuracy")})
             if not self.options.quiet:
                 print(f"reconfigured to {self.plan.name!r} from checkpoint epoch {c}", flush=True)
+
+    # adaptation ----------------------------------------------------------------------------------
+    def _close_window(self, running: bool) -> None:
+        """Close the live model's window when due; let the controller decide on it."""
+        context = {"generation": self.generation, "workers": len(self.plan.workers_used()),
+                   "cost_per_hour": round(sum(self.plan.workers[w].cost_per_hour for w in self.plan.workers_used()), 6),
+                   "expected_accuracy": self.plan.expected.get("accuracy"), "variants": variants_of(self.plan)}
+        window = self.model.tick(context)
+        if window is None or self.controller is None or not running or self.switch is not None:
+            return
+        previous = self.model.windows[-2] if len(self.model.windows) > 1 else None
+        try:
+            decision = self.controller.observe(window, previous, self.plan, window["t_s"])
+        except StreamflowError as exc:
+            if not self.options.quiet:
+                print(f"adapt: {exc}", flush=True)
+            return
+        if decision is None:
+            return
+        from streamflow.plan import build_graph, parse_plan
+        try:
+            plan = parse_plan(decision.plan, self.plan.source_path, self.plan.speed, self.plan.base_dir)
+            graph, placement = build_graph(plan)
+        except StreamflowError as exc:
+            if not self.options.quiet:
+                print(f"adapt: the re-planned plan does not run here: {exc}", flush=True)
+            return
+        missing = [w for w in plan.workers_used() if w not in self.members and w not in self.spares]
+        if missing:
+            if not self.options.quiet:
+                print(f"adapt: cannot switch, workers {', '.join(missing)} have not registered", flush=True)
+            return
+        info = {"reason": decision.reason, "degraded": decision.degraded, "notes": decision.notes,
+                "target_rate_per_s": round(decision.target_rate, 3), "from_variants": variants_of(self.plan),
+                "to_variants": variants_of(plan), "from_cost_per_hour": self.plan.expected.get("cost_per_hour"),
+                "from_accuracy": self.plan.expected.get("accuracy")}
+        self.switch = {"plan": plan, "graph": graph, "placement": placement, "after": self.committed or -1,
+                       "requested": time.monotonic(), "identity": None, "decision": info}
+        if not self.options.quiet:
+            print(f"adapt at {window['t_s']:.0f} s: {decision.reason}; switching to {summarize(plan)}"
+                  f"{' (degraded)' if decision.degraded else ''}", flush=True)
+
+
+def variants_of(plan: Plan) -> dict[str, str]:
+    return {n.name: n.variant for n in plan.nodes if n.variant}
+
+
+def summarize(plan: Plan) -> str:
+    """`detect yolox_nano@320 on edge-1,hub-1` for each operator with a variant."""
+    return "; ".join(f"{n.name} {n.variant} on {','.join(w for w, _s in n.placement)}"
+                     for n in plan.nodes if n.variant) or plan.name

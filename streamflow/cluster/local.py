@@ -48,13 +48,19 @@ class LocalWorkers:
         self.log_dir = log_dir
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
-    def start(self) -> None:
+    def start(self, extra: list[dict[str, Any]] | None = None) -> None:
+        """The plan's workers, and `extra` ones (name, tier, device, cost_per_hour, threads) a
+        later plan may use (--adapt)."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         env = worker_env()
-        for name in self.plan.workers_used():
-            w = self.plan.workers[name]
-            cmd = worker_command(name, w.tier, self.coordinator, device=w.device, cost_per_hour=w.cost_per_hour,
-                                 threads=int(w.extra.get("threads", 1)), once=True)
+        workers = [{"name": n, "tier": w.tier, "device": w.device, "cost_per_hour": w.cost_per_hour,
+                    "threads": int(w.extra.get("threads", 1))}
+                   for n, w in ((n, self.plan.workers[n]) for n in self.plan.workers_used())]
+        workers += [w for w in extra or [] if w["name"] not in {x["name"] for x in workers}]
+        for w in workers:
+            name = w["name"]
+            cmd = worker_command(name, w["tier"], self.coordinator, device=w["device"],
+                                 cost_per_hour=w["cost_per_hour"], threads=int(w["threads"]), once=True)
             with (self.log_dir / f"{name}.log").open("wb") as log:
                 self.procs[name] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
                                                     start_new_session=True)

@@ -70,8 +70,10 @@ class TraceSource(AsyncIterableSource):
     emits_carried = True  # frame records: numbers, strings and a numpy image or JPEG bytes
 
     def __init__(self, paths: list[str], speed: float, unit: str, size: int, start: int = 0,
-                 stop: int | None = None, stride: int = 1, encode: str = "raw", quality: int = 90) -> None:
+                 stop: int | None = None, stride: int = 1, encode: str = "raw", quality: int = 90,
+                 schedule: Any = None) -> None:
         self.paths, self.speed, self.unit, self.size = paths, speed, unit, size
+        self.schedule = schedule  # traces.schedule.LoadSchedule: speed steps, cameras joining
         self.start, self.stop, self.stride = start, stop, stride
         self.encode, self.quality = encode, quality
         super().__init__(self._records, prefetch=4)
@@ -85,7 +87,11 @@ class TraceSource(AsyncIterableSource):
         origin = (time.perf_counter() - since_origin, first_capture(readers))
         if self.resume_epoch:
             seek(readers, self.resume_epoch, self.unit, self.size)
-        async for f in replay(readers, self.speed, self.unit, self.size, origin=origin):
+        schedule = self.schedule
+        async for f in replay(readers, self.speed, self.unit, self.size, origin=origin,
+                              due=schedule.due if schedule else None):
+            if schedule is not None and not schedule.present(f.camera, f.ts - origin[1]):
+                continue
             frame = encode_frame(f.image, self.encode, self.quality)
             yield f.epoch, [{"camera": f.camera, "index": f.index, "ts": f.ts, "frame": frame,
                              EMITTED_AT: time.time()}]
@@ -108,12 +114,19 @@ def build_trace_source(params: dict[str, Any], path: str, plan: Any) -> Any:
     for key, value in (("start", start), ("stride", stride)) + ((("stop", stop),) if stop is not None else ()):
         if not isinstance(value, int) or value < (1 if key == "stride" else 0):
             raise PlanError(f"{path}.{key}: expected a non-negative integer, got {value!r}")
+    schedule = None
+    if params.get("schedule") is not None:
+        from traces.schedule import ScheduleError, parse_schedule
+        try:
+            schedule = parse_schedule(params["schedule"], f"{path}.schedule")
+        except ScheduleError as exc:
+            raise PlanError(str(exc)) from None
     encode, quality = params.get("encode", "raw"), params.get("quality", 90)
     if encode not in ENCODINGS:
         raise PlanError(f"{path}.encode: expected one of {', '.join(ENCODINGS)}, got {encode!r}")
     if not isinstance(quality, int) or not 1 <= quality <= 100:
         raise PlanError(f"{path}.quality: expected a JPEG quality 1..100, got {quality!r}")
-    return lambda: TraceSource(paths, float(speed), unit, size, start, stop, stride, encode, quality)
+    return lambda: TraceSource(paths, float(speed), unit, size, start, stop, stride, encode, quality, schedule)
 
 
 def trace_groundtruth(params: dict[str, Any], plan: Any) -> dict[str, Any]:

@@ -1,0 +1,201 @@
+"""The adaptive controller behind `streamflow run PLAN --adapt --problem PROBLEM [--slo-ms L]`.
+
+Every window of the live model it asks: is the plan falling behind (the sources offer more
+than the plan was made for, queues grow, or p99 latency to a sink is over the SLO, for two
+windows in a row), or has it far too much (the sources offer less than half of it for 20 s)?
+Then it re-plans with the planner's public API at the measured rate (with 10 % headroom),
+using the service times it measured for the variants and workers it ran in place of the
+profiled ones, at the problem's accuracy floor; where no plan meets the floor at that rate it
+takes the most accurate one that keeps up and says so (graceful degradation). Hysteresis: no
+decision within `cooldown_s` of the last adaptation, a condition must hold for two windows (four
+for scaling down), and a plan equal to the running one is not switched to.
+
+The planner knows nothing of the runtime: the controller edits the problem document (rates,
+latencies) and turns the planner's plan into one the running dataflow can switch to (the same
+sources; operators the planner does not place, such as the tracker and the sinks, stay where
+they run, so their state does not need to move).
+"""
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from streamflow.errors import StreamflowError
+
+HEADROOM = 1.1
+OVER_WINDOWS = 2
+UNDER_WINDOWS = 4
+UNDER_SHARE = 0.5
+
+
+@dataclass
+class Decision:
+    reason: str
+    target_rate: float
+    plan: dict[str, Any]
+    degraded: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+class Controller:
+    """Decides when and to what the running plan should change."""
+
+    def __init__(self, problem_path: str | Path, slo_ms: float | None = None, cooldown_s: float = 15.0) -> None:
+        self.problem_path = Path(problem_path)
+        self.raw = json.loads(self.problem_path.read_text())
+        self.slo_ms = slo_ms
+        self.cooldown_s = cooldown_s
+        self.last_change_t: float | None = None
+        self.over = 0
+        self.under = 0
+
+    def workers(self) -> list[dict[str, Any]]:
+        """The problem's workers (name, tier, device, cost, threads): under --local every one is
+        started, so a re-planned placement finds its workers registered."""
+        tiers = self.raw.get("tier_names", [])
+        out = []
+        for w in self.raw.get("workers", []):
+            tier = tiers[w["tier"]] if isinstance(w.get("tier"), int) and w["tier"] < len(tiers) else str(w.get("tier"))
+            out.append({"name": w["name"], "tier": tier, "device": w.get("device", "cpu"),
+                        "cost_per_hour": w.get("cost_per_hour", 0.0), "threads": w.get("threads", 1)})
+        return out
+
+    # signals -------------------------------------------------------------------------------
+    def _arrival(self, window: dict[str, Any], plan: Any) -> float:
+        sources = [n.name for n in plan.nodes if n.role == "source"]
+        return sum(window["rate_per_s"].get(s, 0.0) for s in sources)
+
+    def _overloaded(self, window: dict[str, Any], previous: dict[str, Any] | None, planned: float,
+                    arrival: float) -> str | None:
+        if self.slo_ms is not None:
+            over = {s: v["p99"] for s, v in window["latency_ms"].items() if v.get("p99") and v["p99"] > self.slo_ms}
+            if over:
+                sink, p99 = max(over.items(), key=lambda kv: kv[1])
+                return f"p99 to {sink} {p99:.0f} ms over the SLO {self.slo_ms:g} ms"
+        if previous is not None:
+            grown = {op: q for op, q in window["queue"].items() if q > max(8, 2 * previous["queue"].get(op, 0))}
+            if grown:
+                op = max(grown, key=grown.get)
+                return f"backlog growing at {op} ({previous['queue'].get(op, 0)} -> {grown[op]} batches)"
+        if planned and arrival > planned * HEADROOM:
+            return f"arrival {arrival:.1f}/s over the planned {planned:.1f}/s"
+        return None
+
+    def observe(self, window: dict[str, Any], previous: dict[str, Any] | None, plan: Any,
+                now_s: float) -> Decision | None:
+        """A decision when this window (with the ones before) calls for one."""
+        planned = float(plan.expected.get("throughput_per_s") or 0.0)
+        arrival = self._arrival(window, plan)
+        reason = self._overloaded(window, previous, planned, arrival)
+        self.over = self.over + 1 if reason else 0
+        self.under = self.under + 1 if (planned and not reason and arrival < UNDER_SHARE * planned) else 0
+        if self.last_change_t is not None and now_s - self.last_change_t < self.cooldown_s:
+            return None
+        if self.over >= OVER_WINDOWS:
+            target = max(arrival, planned) * HEADROOM
+            why = reason or "overload"
+        elif self.under >= UNDER_WINDOWS:
+            target = max(arrival, 0.1) * HEADROOM
+            why = f"arrival {arrival:.1f}/s under {UNDER_SHARE:.0%} of the planned {planned:.1f}/s for " \
+                  f"{self.under} windows"
+        else:
+            return None
+        decision = self.replan(target, window, plan)
+        if decision is None:
+            return None
+        decision.reason = why
+        self.over = self.under = 0
+        self.last_change_t = now_s
+        return decision
+
+    # re-planning ---------------------------------------------------------------------------------
+    def _measured_problem(self, window: dict[str, Any], plan: Any) -> dict[str, Any]:
+        """The problem with the service times measured for what ran (ms per record)."""
+        raw = copy.deepcopy(self.raw)
+        lat = raw.get("execution_latency_ms", {})
+        for node in plan.nodes:
+            if node.role != "operator" or node.name not in lat or node.variant is None:
+                continue
+            svc = window["service_ms"].get(node.name, {}).get("p50")
+            per_batch = window["records_per_batch"].get(node.name)
+            if not svc or not per_batch:
+                continue
+            per_record = svc / per_batch
+            table = lat[node.name].get(node.variant)
+            if isinstance(table, dict):
+                for worker, _share in node.placement:
+                    if worker in table:
+                        table[worker] = round(per_record, 4)
+        return raw
+
+    def replan(self, target_rate: float, window: dict[str, Any], plan: Any) -> Decision | None:
+        """The cheapest plan at the accuracy floor for `target_rate`, or the most accurate one
+        that keeps up; None when nothing changes."""
+        from planner.errors import InfeasibleError, PlannerError
+        from planner.planfile import to_plan
+        from planner.planning import plan as run_planner
+        from planner.problem import parse_problem
+        raw = self._measured_problem(window, plan)
+        base = parse_problem(raw, str(self.problem_path))
+        floor = base.threshold
+        floors = [floor] + sorted({a for a in self._variant_accuracies() if a < floor}, reverse=True)
+        notes: list[str] = []
+        for i, f in enumerate(floors):
+            try:
+                problem = base.with_overrides(accuracy=f, throughput=target_rate)
+                result = run_planner(problem, "exact", time_limit=20.0)
+            except InfeasibleError:
+                continue
+            except PlannerError as exc:
+                raise StreamflowError(f"adapt: the planner failed: {exc}") from None
+            new = self._runnable(to_plan(problem, result), plan)
+            if i:
+                notes.append(f"no plan keeps up at {target_rate:.1f}/s with accuracy >= {floor:g}; "
+                             f"degraded to the most accurate that does ({result.evaluation.accuracy:.2f})")
+            if self._same(new, plan):
+                return None
+            return Decision("", target_rate, new, degraded=bool(i), notes=notes)
+        return None
+
+    def _variant_accuracies(self) -> list[float]:
+        out = []
+        for prof in self.raw.get("accuracy", {}).get("per_operator_profiles", []):
+            for v in prof.get("variants", {}).values():
+                out += [s["output_accuracy"] for s in v.get("samples", [])]
+        return out
+
+    def _runnable(self, new: dict[str, Any], current: Any) -> dict[str, Any]:
+        """The planner's plan made switchable: the running sources, recovery and placement of the
+        operators it does not place."""
+        raw = current.raw
+        new["sources"] = copy.deepcopy(raw.get("sources", []))
+        if "recovery" in raw:
+            new["recovery"] = raw["recovery"]
+        planned_ml = set((self.raw.get("execution_latency_ms") or {}).keys())
+        placed = {n.name: n for n in current.nodes}
+        workers = {w["name"]: w for w in new["workers"]}
+        for block in ("operators", "sinks"):
+            for entry in new.get(block, []):
+                if entry["name"] in planned_ml or entry["name"] not in placed:
+                    continue
+                node = placed[entry["name"]]
+                entry.pop("worker", None)
+                entry["placement"] = [{"worker": w, "share": s} for w, s in node.placement]
+        for entry in raw.get("workers", []):
+            used = {w for n in current.nodes for w, _s in n.placement}
+            if entry["name"] not in workers and entry["name"] in used and any(
+                    e.get("worker") == entry["name"] or any(p["worker"] == entry["name"] for p in e.get("placement", []))
+                    for b in ("sources", "operators", "sinks") for e in new.get(b, [])):
+                new["workers"].append(copy.deepcopy(entry))
+        new["name"] = current.name
+        return new
+
+    @staticmethod
+    def _same(new: dict[str, Any], current: Any) -> bool:
+        def shape(ops: list[dict[str, Any]]) -> dict[str, Any]:
+            return {o["name"]: (o.get("variant"), tuple(sorted(p["worker"] for p in o.get("placement", []))))
+                    for o in ops}
+        return shape(new["operators"]) == shape(current.raw.get("operators", []))

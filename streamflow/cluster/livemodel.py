@@ -1,0 +1,135 @@
+"""The coordinator's live model of a run: per window (5 s), what each operator was offered and
+how fast it served it, how long records took to each sink, and what the links carried.
+
+Built from the stats every worker sends twice a second (cumulative counters per operator
+instance, plus the service and latency samples since the last message). Counters restart when
+a new generation starts (recovery, reconfiguration); a counter that went down is a restart.
+The controller (`--adapt`) reads the windows; the report keeps them as `timeline` and
+`write_timeline_png` draws them.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+WINDOW_S = 5.0
+
+
+def _p(samples: list[float], q: float) -> float | None:
+    return round(float(np.percentile(samples, q)), 3) if samples else None
+
+
+class LiveModel:
+    """Windows of measured rates, service times, queues, latencies and link bytes."""
+
+    def __init__(self, window_s: float = WINDOW_S) -> None:
+        self.window_s = window_s
+        self.t0 = time.monotonic()
+        self.window_start = self.t0
+        self.windows: list[dict[str, Any]] = []
+        self._last: dict[tuple[str, str, str], float] = {}  # (role, op, counter) -> last cumulative value
+        self._links_last: dict[tuple[str, str], int] = {}
+        self._reset_window()
+
+    def _reset_window(self) -> None:
+        self.records: dict[str, float] = {}
+        self.batches: dict[str, float] = {}
+        self.busy: dict[str, float] = {}
+        self.service: dict[str, list[float]] = {}
+        self.latency: dict[str, list[float]] = {}
+        self.queue: dict[str, dict[str, int]] = {}
+        self.instances: dict[str, set[str]] = {}
+        self.link_bytes: dict[str, int] = {}
+
+    def _delta(self, key: tuple[str, str, str], value: float) -> float:
+        last = self._last.get(key, 0.0)
+        self._last[key] = value
+        return value - last if value >= last else value  # counters restart with a new generation
+
+    def add_stats(self, role: str, stats: dict[str, Any]) -> None:
+        for op, st in stats.get("ops", {}).items():
+            counted = st.get("records") or st.get("records_out", 0)
+            self.records[op] = self.records.get(op, 0) + self._delta((role, op, "records"), counted)
+            self.batches[op] = self.batches.get(op, 0) + self._delta((role, op, "batches"), st.get("batches", 0))
+            self.busy[op] = self.busy.get(op, 0.0) + self._delta((role, op, "busy"), st.get("busy_s", 0.0))
+            self.service.setdefault(op, []).extend(st.get("service_ms", []))
+            if st.get("latency_ms"):
+                self.latency.setdefault(op, []).extend(st["latency_ms"])
+            self.queue.setdefault(op, {})[role] = st.get("queue", 0)
+            self.instances.setdefault(op, set()).add(role)
+        for peer, nbytes in stats.get("links", {}).items():
+            key = (role, peer)
+            last = self._links_last.get(key, 0)
+            self._links_last[key] = nbytes
+            link = f"{role} -> {peer}"
+            self.link_bytes[link] = self.link_bytes.get(link, 0) + (nbytes - last if nbytes >= last else nbytes)
+
+    def tick(self, context: dict[str, Any]) -> dict[str, Any] | None:
+        """Close the window when it is due; `context` (variants, workers, cost, generation) is
+        recorded with it. Returns the closed window."""
+        now = time.monotonic()
+        if now - self.window_start < self.window_s:
+            return None
+        span = now - self.window_start
+        window = {
+            "t_s": round(now - self.t0, 3), "span_s": round(span, 3),
+            "rate_per_s": {op: round(n / span, 3) for op, n in self.records.items()},
+            "utilization": {op: round(self.busy[op] / (span * max(1, len(self.instances.get(op, ())))), 4)
+                            for op in self.busy},
+            "service_ms": {op: {"p50": _p(s, 50), "p99": _p(s, 99)} for op, s in self.service.items() if s},
+            "records_per_batch": {op: round(self.records[op] / self.batches[op], 3)
+                                  for op in self.batches if self.batches[op]},
+            "queue": {op: sum(q.values()) for op, q in self.queue.items()},
+            "latency_ms": {op: {"p50": _p(s, 50), "p99": _p(s, 99), "n": len(s)} for op, s in self.latency.items()},
+            "link_bytes_per_s": {k: round(v / span, 1) for k, v in self.link_bytes.items() if v},
+            **context,
+        }
+        self.windows.append(window)
+        self.window_start = now
+        self._reset_window()
+        return window
+
+
+def write_timeline_png(windows: list[dict[str, Any]], events: list[dict[str, Any]], path: str | Path,
+                       title: str, slo_ms: float | None = None) -> Path | None:
+    """Rate, p99 latency, queue and cost per window, with adaptations and failures marked."""
+    if not windows:
+        return None
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    t = [w["t_s"] for w in windows]
+    fig, axes = plt.subplots(4, 1, figsize=(9, 9), sharex=True)
+    sources = sorted({op for w in windows for op in w["rate_per_s"]})
+    for op in sources:
+        axes[0].plot(t, [w["rate_per_s"].get(op, 0) for w in windows], label=op)
+    axes[0].set_ylabel("records/s")
+    axes[0].legend(fontsize=7, ncol=3)
+    for sink in sorted({op for w in windows for op in w["latency_ms"]}):
+        axes[1].plot(t, [w["latency_ms"].get(sink, {}).get("p99") for w in windows], label=f"{sink} p99")
+    if slo_ms:
+        axes[1].axhline(slo_ms, color="red", linestyle="--", label=f"SLO {slo_ms:g} ms")
+    axes[1].set_ylabel("latency ms")
+    axes[1].set_yscale("log")
+    axes[1].legend(fontsize=7)
+    for op in sorted({op for w in windows for op in w["queue"]}):
+        axes[2].plot(t, [w["queue"].get(op, 0) for w in windows], label=op)
+    axes[2].set_ylabel("queued batches")
+    axes[2].legend(fontsize=7, ncol=3)
+    axes[3].step(t, [w.get("cost_per_hour") or 0 for w in windows], where="post")
+    axes[3].set_ylabel("cost / hour")
+    axes[3].set_xlabel("seconds since the run started")
+    for ev in events:
+        for ax in axes:
+            ax.axvline(ev["t_s"], color="grey", linestyle=":")
+        axes[0].annotate(ev["label"], (ev["t_s"], axes[0].get_ylim()[1]), fontsize=7, rotation=90,
+                         va="top", ha="right")
+    fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
