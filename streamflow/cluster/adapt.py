@@ -5,10 +5,13 @@ than the plan was made for, queues grow, or p99 latency to a sink is over the SL
 windows in a row), or has it far too much (the sources offer less than half of it for 20 s)?
 Then it re-plans with the planner's public API at the measured rate (with 10 % headroom),
 using the service times it measured for the variants and workers it ran in place of the
-profiled ones, at the problem's accuracy floor; where no plan meets the floor at that rate it
+profiled ones (per record, from the throughput of windows with a backlog, else from batch
+service times; the lower median of the last four windows), at the problem's accuracy floor; where no plan meets the floor at that rate it
 takes the most accurate one that keeps up and says so (graceful degradation). Hysteresis: no
-decision within `cooldown_s` of the last adaptation, a condition must hold for two windows (four
-for scaling down), and a plan equal to the running one is not switched to.
+decision within `cooldown_s` of the last adaptation; the first windows of a new generation (its
+replay from the checkpoint catching up) are neither judged nor measured; a condition must hold
+for two windows (five for scaling down); a plan equal to the running one is not switched to; a
+configuration left because it fell behind is not chosen again for more load within a minute.
 
 The planner knows nothing of the runtime: the controller edits the problem document (rates,
 latencies) and turns the planner's plan into one the running dataflow can switch to (the same
@@ -26,9 +29,12 @@ from typing import Any
 from streamflow.errors import StreamflowError
 
 HEADROOM = 1.1
-OVER_WINDOWS = 2
-UNDER_WINDOWS = 4
+OVER_WINDOWS = 2     # windows in a row over capacity or SLO before scaling up
+UNDER_WINDOWS = 5    # windows in a row under UNDER_SHARE of the plan before scaling down (20 s)
 UNDER_SHARE = 0.5
+SERVICE_WINDOWS = 4  # windows of service measurements kept per operator
+WARMUP_WINDOWS = 2   # windows after a new generation starts (its replay catching up) not judged
+FLAP_S = 60.0        # a configuration left for overload is not chosen again for overload this soon
 
 
 @dataclass
@@ -51,6 +57,10 @@ class Controller:
         self.last_change_t: float | None = None
         self.over = 0
         self.under = 0
+        self.service: dict[str, list[float]] = {}  # operator -> recent windows' p50 ms per record
+        self.generation: int | None = None
+        self.age = 0  # windows the current generation has run
+        self.left: dict[Any, float] = {}  # configuration shape -> when it was left for overload
 
     def workers(self) -> list[dict[str, Any]]:
         """The problem's workers (name, tier, device, cost, threads): under --local every one is
@@ -89,6 +99,12 @@ class Controller:
         """A decision when this window (with the ones before) calls for one."""
         planned = float(plan.expected.get("throughput_per_s") or 0.0)
         arrival = self._arrival(window, plan)
+        if window.get("generation") != self.generation:
+            self.generation, self.age = window.get("generation"), 0
+        self.age += 1
+        if self.age <= WARMUP_WINDOWS:
+            return None
+        self._measure(window, plan)
         reason = self._overloaded(window, previous, planned, arrival)
         self.over = self.over + 1 if reason else 0
         self.under = self.under + 1 if (planned and not reason and arrival < UNDER_SHARE * planned) else 0
@@ -106,10 +122,39 @@ class Controller:
         decision = self.replan(target, window, plan)
         if decision is None:
             return None
+        scaling_up = self.over >= OVER_WINDOWS
+        shape = self._shape(decision.plan["operators"])
+        if scaling_up and now_s - self.left.get(shape, -FLAP_S) < FLAP_S:
+            return None  # it fell behind there a moment ago
+        if scaling_up:
+            self.left[self._shape(plan.raw.get("operators", []))] = now_s
         decision.reason = why
         self.over = self.under = 0
+        self.service.clear()  # the next plan runs other variants and workers
         self.last_change_t = now_s
         return decision
+
+    def _measure(self, window: dict[str, Any], plan: Any) -> None:
+        """Per-record service time of each operator with a variant. A window with a backlog at
+        the operator measures its capacity directly: instances / records per second. Without a
+        backlog, the batch service time (p50) per record. (Under a CPU quota an overloaded
+        worker's thread is throttled, so its service time grows with the queue: capacity, not
+        service time, is what the planner needs.)"""
+        for node in plan.nodes:
+            op = node.name
+            if node.variant is None:
+                continue
+            rate, queue = window["rate_per_s"].get(op, 0.0), window["queue"].get(op, 0)
+            svc, per_batch = window["service_ms"].get(op, {}).get("p50"), window["records_per_batch"].get(op)
+            if queue > 0 and rate > 0:
+                ms = 1000.0 * len(node.placement) / rate
+            elif svc and per_batch:
+                ms = svc / per_batch
+            else:
+                continue
+            recent = self.service.setdefault(op, [])
+            recent.append(ms)
+            del recent[:-SERVICE_WINDOWS]
 
     # re-planning ---------------------------------------------------------------------------------
     def _measured_problem(self, window: dict[str, Any], plan: Any) -> dict[str, Any]:
@@ -119,11 +164,10 @@ class Controller:
         for node in plan.nodes:
             if node.role != "operator" or node.name not in lat or node.variant is None:
                 continue
-            svc = window["service_ms"].get(node.name, {}).get("p50")
-            per_batch = window["records_per_batch"].get(node.name)
-            if not svc or not per_batch:
+            recent = sorted(self.service.get(node.name, []))
+            if not recent:
                 continue
-            per_record = svc / per_batch
+            per_record = recent[(len(recent) - 1) // 2]  # the lower median of the recent windows
             table = lat[node.name].get(node.variant)
             if isinstance(table, dict):
                 for worker, _share in node.placement:
@@ -194,8 +238,10 @@ class Controller:
         return new
 
     @staticmethod
-    def _same(new: dict[str, Any], current: Any) -> bool:
-        def shape(ops: list[dict[str, Any]]) -> dict[str, Any]:
-            return {o["name"]: (o.get("variant"), tuple(sorted(p["worker"] for p in o.get("placement", []))))
-                    for o in ops}
-        return shape(new["operators"]) == shape(current.raw.get("operators", []))
+    def _shape(ops: list[dict[str, Any]]) -> Any:
+        """Variants and worker sets of the operators (shares left out)."""
+        return tuple(sorted((o["name"], o.get("variant"), tuple(sorted(p["worker"] for p in o.get("placement", []))))
+                            for o in ops))
+
+    def _same(self, new: dict[str, Any], current: Any) -> bool:
+        return self._shape(new["operators"]) == self._shape(current.raw.get("operators", []))

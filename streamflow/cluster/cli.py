@@ -156,6 +156,10 @@ def print_summary(report: dict[str, Any], path: str) -> None:
                       f"taken over by {f['taken_over_by']}; checkpoint epoch {f['checkpoint_epoch']}, "
                       f"{f['epochs_replayed']} epochs replayed; recovery time {rec}, output pause {pause}",
                       highlight=False)
+    windows = report.get("timeline", [])
+    for op in sorted({op for w in windows for op, q in w["queue"].items() if q}):
+        series = " ".join(str(w["queue"].get(op, 0)) for w in windows)
+        console.print(f"backlog at {op} (batches queued, every {windows[0]['span_s']:.0f} s): {series}", highlight=False)
     for a in report.get("adaptations", []):
         if "refused" in a:
             console.print(f"adaptation at {a['at_s']:.1f} s refused: {a['refused']}", highlight=False)

@@ -626,11 +626,12 @@ class Coordinator:
         if self.options.slo_ms is not None:
             report["slo_ms"] = self.options.slo_ms
         events = [{"t_s": f["t_s"], "label": f"lost {f['worker']}"} for f in self.record.failures if "t_s" in f]
-        events += [{"t_s": a["t_s"], "label": f"-> {a.get('summary', a.get('to'))}"}
+        events += [{"t_s": a["t_s"], "label": f"{a.get('reason', 'reconfigured')} -> {a.get('summary', a.get('to'))}"}
                    for a in self.record.adaptations if "t_s" in a]
         try:
             png = write_timeline_png(self.model.windows, events, self.report_path.with_suffix(".timeline.png"),
-                                     f"{self.plan.name}: {status}", self.options.slo_ms)
+                                     f"{self.plan.name}: {status}", self.options.slo_ms,
+                                     [n.name for n in self.plan.nodes if n.role == "source"])
             if png is not None:
                 report["timeline_png"] = str(png)
         except (OSError, ValueError) as exc:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-WINDOW_S = 5.0
+WINDOW_S = 4.0
 
 
 def _p(samples: list[float], q: float) -> float | None:
@@ -94,8 +94,9 @@ class LiveModel:
 
 
 def write_timeline_png(windows: list[dict[str, Any]], events: list[dict[str, Any]], path: str | Path,
-                       title: str, slo_ms: float | None = None) -> Path | None:
-    """Rate, p99 latency, queue and cost per window, with adaptations and failures marked."""
+                       title: str, slo_ms: float | None = None, sources: list[str] | None = None) -> Path | None:
+    """Rate (sources and operators with variants), p99 latency per sink, queues and cost per
+    window, with adaptations and failures marked and numbered."""
     if not windows:
         return None
     import matplotlib
@@ -103,8 +104,9 @@ def write_timeline_png(windows: list[dict[str, Any]], events: list[dict[str, Any
     import matplotlib.pyplot as plt
     t = [w["t_s"] for w in windows]
     fig, axes = plt.subplots(4, 1, figsize=(9, 9), sharex=True)
-    sources = sorted({op for w in windows for op in w["rate_per_s"]})
-    for op in sources:
+    shown = {op for w in windows for op in w.get("variants", {})} | set(sources or [])
+    ops = sorted(op for op in {op for w in windows for op in w["rate_per_s"]} if not shown or op in shown)
+    for op in ops:
         axes[0].plot(t, [w["rate_per_s"].get(op, 0) for w in windows], label=op)
     axes[0].set_ylabel("records/s")
     axes[0].legend(fontsize=7, ncol=3)
@@ -112,8 +114,7 @@ def write_timeline_png(windows: list[dict[str, Any]], events: list[dict[str, Any
         axes[1].plot(t, [w["latency_ms"].get(sink, {}).get("p99") for w in windows], label=f"{sink} p99")
     if slo_ms:
         axes[1].axhline(slo_ms, color="red", linestyle="--", label=f"SLO {slo_ms:g} ms")
-    axes[1].set_ylabel("latency ms")
-    axes[1].set_yscale("log")
+    axes[1].set_ylabel("p99 latency ms")
     axes[1].legend(fontsize=7)
     for op in sorted({op for w in windows for op in w["queue"]}):
         axes[2].plot(t, [w["queue"].get(op, 0) for w in windows], label=op)
@@ -122,13 +123,16 @@ def write_timeline_png(windows: list[dict[str, Any]], events: list[dict[str, Any
     axes[3].step(t, [w.get("cost_per_hour") or 0 for w in windows], where="post")
     axes[3].set_ylabel("cost / hour")
     axes[3].set_xlabel("seconds since the run started")
-    for ev in events:
+    lines = []
+    for i, ev in enumerate(events, 1):
         for ax in axes:
             ax.axvline(ev["t_s"], color="grey", linestyle=":")
-        axes[0].annotate(ev["label"], (ev["t_s"], axes[0].get_ylim()[1]), fontsize=7, rotation=90,
-                         va="top", ha="right")
+        axes[0].text(ev["t_s"], 0.97, f" {i}", transform=axes[0].get_xaxis_transform(), fontsize=8, va="top")
+        lines.append(f"{i}: {ev['t_s']:.0f} s {ev['label']}")
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.03 * len(lines), 1, 1))
+    for i, text in enumerate(lines):
+        fig.text(0.01, 0.03 * (len(lines) - i) - 0.022, text[:150], fontsize=7)
     path = Path(path)
     fig.savefig(path, dpi=110)
     plt.close(fig)

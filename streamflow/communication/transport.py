@@ -76,6 +76,7 @@ class ZmqTransport:
         self.name = name
         self.credit_window = credit_window
         self.tag = tag.encode()  # the run generation, on the copies the coordinator observes
+        self.closed = False  # after close, work still finishing off the loop sends nothing
         self.router = context.socket(zmq.ROUTER)
         self.router.setsockopt(zmq.RCVHWM, 0)
         self.router.setsockopt(zmq.LINGER, 0)
@@ -145,6 +146,8 @@ class ZmqTransport:
         packb = msgpack.packb
 
         def push(epoch: int, batch: Any) -> None:
+            if self.closed:  # an aborted generation's executor job finishing late: discarded
+                return
             kind, meta, frames = encode(batch)
             size = nbytes(frames)
             send([packb((DATA, edge, epoch, kind, meta)), *frames], copy=False)
@@ -162,6 +165,8 @@ class ZmqTransport:
 
     def broadcast_progress(self, items: list[tuple[int, int, int]]) -> None:
         """Send one atomic progress batch to every peer and to the observing coordinator."""
+        if self.closed:
+            return
         flat = [x for item in items for x in item]
         message = msgpack.packb((PROGRESS, flat))
         for dealer in self.peers.values():
@@ -172,6 +177,9 @@ class ZmqTransport:
 
     def grant(self, credits: list[tuple[str, int, int]]) -> None:
         """Give consumed bytes back to their senders, one credit message per (peer, edge)."""
+        if self.closed:
+            credits.clear()
+            return
         grants = self._grants
         for peer, edge, size in credits:
             grants[(peer, edge)] = grants.get((peer, edge), 0) + size
@@ -218,6 +226,7 @@ class ZmqTransport:
 
     def close(self, linger_ms: int = 2000) -> None:
         """`linger_ms` 0 when the generation was aborted: nothing of it may arrive later."""
+        self.closed = True
         if self._loop is not None:
             try:
                 self._loop.remove_reader(self.router.getsockopt(zmq.FD))

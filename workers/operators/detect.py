@@ -17,6 +17,8 @@ from workers.operators.batching import BatchingOperator
 from workers.operators.common import batch_params, class_list, one_line, worker_device
 from workers.operators.trace_source import frame_image
 
+LOADED: dict[tuple[str, ...], Any] = {}  # stateless detectors loaded in this process
+
 DETECT_PARAMS = ("runtime", "classes", "score_threshold", "nms_threshold", "agnostic_nms", "keep_frame", "batch",
                  "variant", "model", "appearance", "region", "min_size")
 
@@ -40,9 +42,17 @@ class DetectOperator(BatchingOperator):
         self.load(worker_device(self.plan, self.ctx.worker_name))
 
     def load(self, device: str) -> None:
-        """Build the detector (and appearance embedder) on `device` (the profiler calls this too)."""
+        """Build the detector (and appearance embedder) on `device` (the profiler calls this too).
+        Stateless detectors are kept per process: the next generation of a run (after a
+        recovery or a reconfiguration) reuses the loaded model instead of loading it again."""
         from workers.variants import build_detector, build_embedder
-        self.detector = build_detector(self.spec.base, self.runtime, device, **self.options)
+        if self.spec.model == "mog2":  # a background model per camera: state, never shared
+            self.detector = build_detector(self.spec.base, self.runtime, device, **self.options)
+        else:
+            key = (self.spec.base, self.runtime, device, json.dumps(self.options, sort_keys=True, default=str))
+            self.detector = LOADED.get(key)
+            if self.detector is None:
+                self.detector = LOADED[key] = build_detector(self.spec.base, self.runtime, device, **self.options)
         if self.appearance:
             self.embedder = build_embedder(self.appearance, device)
 

@@ -1,0 +1,118 @@
+"""The pieces of adaptive serving on their own: load schedules, the live model's windows, and
+the controller's decisions with the real planner on the traffic problem."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from streamflow.cluster.adapt import Controller
+from streamflow.cluster.livemodel import LiveModel, write_timeline_png
+from streamflow.plan import parse_plan
+from traces.schedule import ScheduleError, parse_schedule
+
+REPO = Path(__file__).resolve().parents[2]
+PROBLEM = REPO / "examples" / "adaptive" / "problem.json"
+
+
+def test_a_speed_schedule_maps_stream_time_to_wall_time() -> None:
+    s = parse_schedule({"speed": [[0, 1], [30, 2], [50, 0.5]], "cameras": {"c3": {"start_s": 20, "stop_s": 40}}})
+    assert [s.due(t) for t in (10, 30, 40, 50, 60)] == [10, 30, 35, 40, 60]
+    assert not s.present("c3", 19.9) and s.present("c3", 20) and not s.present("c3", 40) and s.present("c1", 0)
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"speed": [[0, 0]]}, "schedule.speed[0]: expected [from_s >= 0, speed > 0]"),
+    ({"speed": [[10, 1], [5, 2]]}, "schedule.speed: the from_s values must increase"),
+    ({"cameras": {"c": {"start_s": 5, "stop_s": 5}}}, "schedule.cameras.c: stop_s must come after start_s"),
+    ({"loop": 2}, "schedule: unknown field(s) loop"),
+])
+def test_bad_schedules_are_named(raw, message) -> None:
+    with pytest.raises(ScheduleError, match=message.replace("[", r"\[").replace("]", r"\]").replace("(", r"\(")
+                       .replace(")", r"\)")):
+        parse_schedule(raw)
+
+
+def stats(records: int, queue: int = 0, service: list[float] | None = None, latency: list[float] | None = None,
+          out: int = 0) -> dict:
+    return {"ops": {"cameras": {"records": 0, "records_out": out, "batches": out, "busy_s": 0, "queue": 0},
+                    "detect": {"records": records, "records_out": records, "batches": records, "busy_s": 0.1,
+                               "queue": queue, "service_ms": service or [], "latency_ms": []},
+                    "detections": {"records": records, "records_out": 0, "batches": records, "busy_s": 0,
+                                   "queue": 0, "latency_ms": latency or []}},
+            "links": {"edge-1": records * 1000}}
+
+
+def test_the_live_model_turns_cumulative_stats_into_windows(monkeypatch) -> None:
+    clock = [100.0]
+    monkeypatch.setattr("streamflow.cluster.livemodel.time.monotonic", lambda: clock[0])
+    model = LiveModel(window_s=5)
+    model.add_stats("edge-1", stats(10, out=10, service=[100, 120], latency=[200, 300]))
+    clock[0] += 2
+    assert model.tick({}) is None
+    model.add_stats("edge-1", stats(30, queue=4, out=30, service=[110], latency=[250]))
+    clock[0] += 3
+    w = model.tick({"generation": 0})
+    assert w["rate_per_s"]["detect"] == 6.0 and w["rate_per_s"]["cameras"] == 6.0
+    assert w["queue"]["detect"] == 4 and w["service_ms"]["detect"]["p50"] == 110
+    assert w["latency_ms"]["detections"]["n"] == 3 and w["link_bytes_per_s"] == {"edge-1 -> edge-1": 6000.0}
+    model.add_stats("edge-1", stats(5, out=5))  # a new generation: counters restart
+    clock[0] += 5
+    assert model.tick({})["rate_per_s"]["detect"] == 1.0
+
+
+def window(t: float, arrival: float, queue: int, p99: float, service: float = 250.0) -> dict:
+    return {"t_s": t, "generation": 0, "rate_per_s": {"cameras": arrival, "detect": min(arrival, 6.0)},
+            "queue": {"detect": queue}, "service_ms": {"detect": {"p50": service}},
+            "records_per_batch": {"detect": 1.0}, "latency_ms": {"detections": {"p99": p99}}}
+
+
+def current_plan() -> object:
+    raw = json.loads((REPO / "examples" / "adaptive" / "plan.json").read_text())
+    return parse_plan(raw, str(REPO / "examples" / "adaptive" / "plan.json"), None, str(REPO / "examples" / "adaptive"))
+
+
+def test_the_controller_scales_out_when_the_backlog_grows_and_back_when_the_load_drops() -> None:
+    plan = current_plan()
+    controller = Controller(PROBLEM, slo_ms=3000, cooldown_s=15)
+    decisions = []
+    previous = None
+    for i, (arrival, queue, p99) in enumerate([(6, 0, 400), (6, 0, 400), (6, 0, 400), (12, 10, 2500), (12, 30, 5000)]):
+        w = window(4.0 * (i + 1), arrival, queue, p99)
+        d = controller.observe(w, previous, plan, w["t_s"])
+        previous = w
+        if d:
+            decisions.append(d)
+    assert len(decisions) == 1, "one decision after two windows over"
+    up = decisions[0]
+    assert "backlog" in up.reason or "SLO" in up.reason
+    detect = next(o for o in up.plan["operators"] if o["name"] == "detect")
+    workers = {p["worker"] for p in detect["placement"]}
+    assert len(workers) > 3 and up.plan["expected"]["throughput_per_s"] >= 12
+    assert up.plan["sources"] == plan.raw["sources"]  # the running sources, schedule and all
+    track = next(o for o in up.plan["operators"] if o["name"] == "track")
+    assert [p["worker"] for p in track["placement"]] == ["edge-1"]  # state stays where it is
+    bigger = parse_plan(up.plan, plan.source_path, None, plan.base_dir)
+    down = None
+    for i in range(12):  # the load falls back to 6 frames/s
+        w = dict(window(40.0 + 4 * i, 6, 0, 400), generation=1)
+        down = controller.observe(w, None, bigger, w["t_s"]) or down
+        if down:
+            break
+    assert down is not None and "under" in down.reason
+    assert down.plan["expected"]["cost_per_hour"] < bigger.expected["cost_per_hour"]
+
+
+def test_no_decision_inside_the_warmup_of_a_new_generation() -> None:
+    plan = current_plan()
+    controller = Controller(PROBLEM, slo_ms=3000)
+    w1, w2 = window(4, 12, 30, 9000), window(8, 12, 60, 9000)
+    assert controller.observe(w1, None, plan, 4) is None and controller.observe(w2, w1, plan, 8) is None
+
+
+def test_the_timeline_png_is_written(tmp_path) -> None:
+    windows = [dict(window(4.0 * i, 6, i, 300 + 10 * i), cost_per_hour=0.06, variants={"detect": "x"}) for i in range(1, 6)]
+    path = write_timeline_png(windows, [{"t_s": 10, "label": "backlog -> detect on 4 workers"}], tmp_path / "t.png",
+                              "test", 3000, ["cameras"])
+    assert path.stat().st_size > 10_000
