@@ -8,7 +8,7 @@ from typing import Any
 
 from streamflow.dataflow.graph import PARTITIONS, EdgeSpec, Graph, OperatorSpec
 from streamflow.dataflow.operators.fields import as_function
-from streamflow.dataflow.registry import lookup
+from streamflow.dataflow.catalog import lookup
 from streamflow.errors import GraphError, PlanError
 from streamflow.jsonfile import read_json
 from streamflow.recovery.settings import RecoverySettings, recovery_settings

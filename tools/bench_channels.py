@@ -17,7 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import zmq  # noqa: E402
 
-from streamflow.cluster.local import LocalCluster, free_port  # noqa: E402
+from streamflow.cluster.local import free_port  # noqa: E402
+from streamflow.cluster.localcluster import LocalCluster  # noqa: E402
 from tools.benchutil import run_bytewax, table  # noqa: E402
 
 MB = 1 << 20

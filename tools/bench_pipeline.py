@@ -18,7 +18,7 @@ sys.path.insert(0, str(REPO))
 
 import cv2  # noqa: E402
 
-from streamflow.cluster.local import LocalCluster  # noqa: E402
+from streamflow.cluster.localcluster import LocalCluster  # noqa: E402
 
 CLIPS = [REPO / "traces" / "clips" / f"ngsim_cam{i}" for i in (1, 2)]
 DETECT = {"classes": ["car", "truck", "bus"], "agnostic_nms": True, "score_threshold": 0.01}

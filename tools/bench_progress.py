@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from streamflow.cluster.local import LocalCluster  # noqa: E402
+from streamflow.cluster.localcluster import LocalCluster  # noqa: E402
 
 
 def plan(epochs: int, period_ms: float, folder: Path) -> dict:

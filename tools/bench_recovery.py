@@ -21,35 +21,24 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import streamflow.operators as op  # noqa: E402
-from streamflow import Dataflow  # noqa: E402
 from streamflow.communication.codec import pack_value  # noqa: E402
 from streamflow.recovery.checkpoint import Checkpointer  # noqa: E402
 from streamflow.recovery.store import RecoveryStore  # noqa: E402
-from tools.bench_runtime import events  # noqa: E402
+from tools.bench_runtime import events, flow_b  # noqa: E402
 from tools.benchutil import best_of, table  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-BATCH = 1000
 
 
 def pipeline_b(data: list, every: int | None) -> tuple[int, list]:
     """Pipeline (b); with `every`, a checkpoint every `every` epochs: each snapshot taken and
     packed with the record codec, as a worker does before sending it to its coordinator.
     Returns (results, snapshots)."""
-    flow = Dataflow("b")
-    t0, second = data[0][2], timedelta(seconds=1)
-    results = [0]
-
-    def tally(epoch: int, batch: list) -> None:
-        results[0] += len(batch)
-    s = op.source("inp", flow, data, batch_size=BATCH, epoch_of=lambda e: (e[2] - t0) // second)
-    op.sink("out", s.count(key=lambda e: e[0]), tally)
+    flow, results = flow_b(data)
     worker = flow.worker()
     snapshots: list = []
     if every is not None:

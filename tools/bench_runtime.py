@@ -43,9 +43,10 @@ def events(n: int) -> list[tuple[str, int, datetime]]:
     return [(keys[i % 100], i, t0 + i * ms) for i in range(n)]
 
 
-def pipeline_b(data: list) -> int:
+def flow_b(data: list) -> tuple[Dataflow, list[int]]:
     """Event time -> epoch in the source (1-second epochs from the first event), count per key
-    per epoch; epochs must not go back, which the source checks per record."""
+    per epoch; epochs must not go back, which the source checks per record. Returns the flow
+    and the cell its sink counts results in."""
     flow = Dataflow("b")
     t0, second = data[0][2], timedelta(seconds=1)
     results = [0]
@@ -54,6 +55,11 @@ def pipeline_b(data: list) -> int:
         results[0] += len(batch)
     s = op.source("inp", flow, data, batch_size=BATCH, epoch_of=lambda e: (e[2] - t0) // second)
     op.sink("out", s.count(key=lambda e: e[0]), tally)
+    return flow, results
+
+
+def pipeline_b(data: list) -> int:
+    flow, results = flow_b(data)
     flow.run()
     return results[0]
 

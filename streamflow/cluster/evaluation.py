@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from streamflow.dataflow.registry import lookup
+from streamflow.dataflow.catalog import lookup
 from streamflow.metrics.detection import average_precision, count_errors, precision_recall
 from streamflow.metrics.groundtruth import GroundTruth
 from streamflow.plan import NodePlan, Plan

@@ -1,13 +1,12 @@
-"""Worker processes on this machine: `--local` runs, and a LocalCluster for tests and benchmarks."""
+"""Worker processes on this machine for `--local` runs (LocalCluster, in localcluster.py, serves
+tests and benchmarks)."""
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -97,66 +96,3 @@ class LocalWorkers:
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait()
-
-
-class LocalCluster:
-    """Worker daemons started by hand on this machine that serve one run after another.
-
-        with LocalCluster([("w0", "edge"), ("w1", "cloud")]) as cluster:
-            report = cluster.run(plan_dict)
-    """
-
-    def __init__(self, workers: list[tuple[str, str]], threads: int = 1,
-                 env: dict[str, dict[str, str]] | None = None, spares: list[tuple[str, str]] | None = None) -> None:
-        self.workers = workers
-        self.spares = spares or []
-        self.threads = threads
-        self.env = env or {}  # worker -> extra environment (tests vary PYTHONHASHSEED)
-        self.listen = f"tcp://127.0.0.1:{free_port()}"
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self._tmp = tempfile.TemporaryDirectory(prefix="streamflow-cluster-")
-
-    def __enter__(self) -> "LocalCluster":
-        env = worker_env()
-        for name, tier in self.workers:
-            self.procs[name] = subprocess.Popen(worker_command(name, tier, self.listen, threads=self.threads),
-                                                env={**env, **self.env.get(name, {})},
-                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for name, tier in self.spares:
-            self.procs[name] = subprocess.Popen(worker_command(name, tier, self.listen, threads=self.threads,
-                                                               spare=True),
-                                                env={**env, **self.env.get(name, {})},
-                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        return self
-
-    def kill(self, name: str) -> None:
-        """SIGKILL one worker process (tests of recovery)."""
-        self.procs[name].kill()
-
-    def __exit__(self, *exc: Any) -> None:
-        for p in self.procs.values():
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in self.procs.values():
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        self._tmp.cleanup()
-
-    def run(self, plan: dict[str, Any] | str | Path, **options: Any) -> dict[str, Any]:
-        """Run a plan (a dict is written to a temporary plan.json) and return its report."""
-        from streamflow.cluster.coordinator import Coordinator, Options
-        from streamflow.plan import build_graph, load_plan
-        from streamflow.runtime import run_coroutine
-        if isinstance(plan, dict):
-            folder = Path(options.pop("folder", None) or tempfile.mkdtemp(dir=self._tmp.name))
-            folder.mkdir(parents=True, exist_ok=True)
-            path = folder / "plan.json"
-            path.write_text(json.dumps(plan))
-        else:
-            path = Path(plan)
-        loaded = load_plan(path, speed=options.pop("speed", None))
-        graph, placement = build_graph(loaded)
-        opts = Options(listen=self.listen, quiet=options.pop("quiet", True), wait=options.pop("wait", 30), **options)
-        return run_coroutine(Coordinator(loaded, graph, placement, opts).run())

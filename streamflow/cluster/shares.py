@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from streamflow.dataflow.registry import lookup
+from streamflow.dataflow.catalog import lookup
 from streamflow.plan import NodePlan, Plan, _default_partition
 
 TOLERANCE = 0.10

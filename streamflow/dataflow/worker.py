@@ -449,6 +449,7 @@ class Worker:
                 loc = slot.input_locs[port]
                 popleft = queue.popleft
                 hold = slot.hold_after
+                # three copies of one loop on purpose: the common ones pay for no test per batch
                 if hold != math.inf:  # a checkpoint is owed: later epochs wait for it
                     while queue:
                         epoch, batch = popleft()

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from streamflow.cluster.local import LocalCluster, free_port, worker_command, worker_env
+from streamflow.cluster.local import free_port, worker_command, worker_env
+from streamflow.cluster.localcluster import LocalCluster
 from streamflow.dataflow.worker import Worker
 from streamflow.plan import build_graph, load_plan
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streamflow.cluster.local import LocalCluster
+from streamflow.cluster.localcluster import LocalCluster
 from streamflow.dataflow.worker import Worker
 from streamflow.plan import build_graph, load_plan
 

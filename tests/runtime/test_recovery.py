@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streamflow.cluster.local import LocalCluster
+from streamflow.cluster.localcluster import LocalCluster
 from streamflow.communication.codec import pack_value, unpack_value
 from streamflow.dataflow.worker import Worker
 from streamflow.errors import StreamflowError

@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from streamflow.communication.codec import encode, nbytes
-from streamflow.dataflow.registry import lookup
+from streamflow.dataflow.catalog import lookup
 
 
 def build_operator(op: dict[str, Any], variant: str) -> Any:
