@@ -140,7 +140,7 @@ class Coordinator:
         self.checkpoint: Checkpoint | None = None   # where the current generation started from
         self.committed: int | None = None          # newest committed checkpoint epoch
         self.stateful: set[tuple[str, int]] = set()
-        self.pending_failure: dict[str, Any] | None = None  # the last recovery, until output resumes
+        self.pending_event: dict[str, Any] | None = None  # the last recovery or switch, until output resumes
         self.spare_seq = 0
         self.switch: dict[str, Any] | None = None  # an accepted reconfiguration, until it is done
         self.model = LiveModel()
@@ -386,10 +386,14 @@ class Coordinator:
             m.last_heartbeat = now
         self.last_progress_at = now
         self.quiet_since.clear()
-        if self.pending_failure is not None:
-            self.pending_failure["recovery_s"] = round(now - self.pending_failure.pop("_detected"), 3)
+        if self.pending_event is not None and "_detected" in self.pending_event:
+            took = round(now - self.pending_event.pop("_detected"), 3)
+            if "worker" not in self.pending_event:  # a switch: abort to the new generation started
+                self.pending_event["switch_s"] = took
+                return
+            self.pending_event["recovery_s"] = took
             if not self.options.quiet:
-                f = self.pending_failure
+                f = self.pending_event
                 print(f"recovered from the loss of {f['worker']!r} in {f['recovery_s']:.2f} s: generation "
                       f"{self.generation} on {f['taken_over_by']!r} from checkpoint epoch {f['checkpoint_epoch']} "
                       f"({f['epochs_replayed']} epochs replayed)", flush=True)
@@ -503,7 +507,7 @@ class Coordinator:
                 "output_pause_s": None, "_detected": lost.at,
                 "_output_stopped": self.observer.sink_moved_at or lost.at}
         self.record.failures.append(info)
-        self.pending_failure = info
+        self.pending_event = info
         self.store.add_failure(self.run_id, {k: v for k, v in info.items() if not k.startswith("_")})
         if not self.options.quiet:
             print(f"{lost}; recovering from checkpoint epoch {c if c >= 0 else 'none (start)'}", flush=True)
@@ -541,10 +545,10 @@ class Coordinator:
             await self._receive(0.1)
 
     def _note_output_resumed(self) -> None:
-        f = self.pending_failure
-        if f is not None and self.observer.sink_moved_at is not None and "recovery_s" in f:
+        f = self.pending_event
+        if f is not None and self.observer.sink_moved_at is not None and "_detected" not in f:
             f["output_pause_s"] = round(self.observer.sink_moved_at - f.pop("_output_stopped"), 3)
-            self.pending_failure = None
+            self.pending_event = None
 
     # health --------------------------------------------------------------------------------------
     def _note_quiescence(self, worker: str, stats: dict[str, Any]) -> None:
@@ -618,7 +622,7 @@ class Coordinator:
         if self.store is not None:
             self.store.set_status(self.run_id, status, duration)
             self.store.close()
-        for f in self.record.failures:
+        for f in self.record.failures + self.record.adaptations:
             for key in [k for k in f if k.startswith("_")]:
                 del f[key]
         report = self.record.build(status, error, duration, self.observer, self.started_at)
@@ -711,6 +715,7 @@ class Coordinator:
         switch, self.switch = self.switch, None
         assert switch is not None and self.store is not None
         t0 = time.monotonic()
+        output_stopped = self.observer.sink_moved_at or t0
         silent = await self._abort_generation()
         if silent:
             raise RunFailed(f"worker {silent[0].name!r} did not stop for the reconfiguration; "
@@ -757,7 +762,9 @@ class Coordinator:
                 "from": old_plan.name, "to": self.plan.name, "checkpoint_epoch": c,
                 "requested_s_before": round(t0 - switch["requested"], 3),
                 "expected_cost_per_hour": self.plan.expected.get("cost_per_hour"),
-                "expected_accuracy": self.plan.expected.get("accuracy")})
+                "expected_accuracy": self.plan.expected.get("accuracy"),
+                "switch_s": None, "output_pause_s": None, "_detected": t0, "_output_stopped": output_stopped})
+            self.pending_event = self.record.adaptations[-1]
             if not self.options.quiet:
                 print(f"reconfigured to {self.plan.name!r} from checkpoint epoch {c}", flush=True)
 

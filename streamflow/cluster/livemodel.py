@@ -109,17 +109,17 @@ def write_timeline_png(windows: list[dict[str, Any]], events: list[dict[str, Any
     for op in ops:
         axes[0].plot(t, [w["rate_per_s"].get(op, 0) for w in windows], label=op)
     axes[0].set_ylabel("records/s")
-    axes[0].legend(fontsize=7, ncol=3)
     for sink in sorted({op for w in windows for op in w["latency_ms"]}):
         axes[1].plot(t, [w["latency_ms"].get(sink, {}).get("p99") for w in windows], label=f"{sink} p99")
     if slo_ms:
         axes[1].axhline(slo_ms, color="red", linestyle="--", label=f"SLO {slo_ms:g} ms")
     axes[1].set_ylabel("p99 latency ms")
-    axes[1].legend(fontsize=7)
     for op in sorted({op for w in windows for op in w["queue"]}):
         axes[2].plot(t, [w["queue"].get(op, 0) for w in windows], label=op)
     axes[2].set_ylabel("queued batches")
-    axes[2].legend(fontsize=7, ncol=3)
+    for ax in axes[:3]:
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, ncol=3)
     axes[3].step(t, [w.get("cost_per_hour") or 0 for w in windows], where="post")
     axes[3].set_ylabel("cost / hour")
     axes[3].set_xlabel("seconds since the run started")

@@ -278,6 +278,8 @@ def test_a_live_switch_with_resharding_gives_the_static_output(tmp_path, seed) -
     assert answers and "switching" in answers[0]
     assert report["status"] == "completed", report["error"]
     assert [a["to"] for a in report["adaptations"]] == ["vehicle-speeds-moved"]
+    switch = report["adaptations"][0]
+    assert 0 < switch["switch_s"] < 10 and switch["output_pause_s"] is not None
     assert set(report["operators"]["per-lane"]["instances"]) == {"edge-0", "edge-1", "cloud-0"}
     assert rows(tmp_path / "run" / "out" / "lanes.jsonl") == want
 
