@@ -33,8 +33,10 @@ from streamflow.cluster.livemodel import LiveModel, write_timeline_png
 from streamflow.cluster.local import LocalWorkers
 from streamflow.cluster.observer import ProgressObserver
 from streamflow.cluster.protocol import DEAD_AFTER_S, Inbox, pack, unpack
+from streamflow.cluster.outcomes import Reconfigure, RunFailed, RunInterrupted, WorkerLost
+from streamflow.cluster.reconfiguring import Reconfiguring
+from streamflow.cluster.recovering import Recovering
 from streamflow.cluster.report import RunRecord, write_report
-from streamflow.cluster.takeover import Candidate, choose
 from streamflow.communication.transport import PROGRESS
 from streamflow.dataflow.graph import Graph
 from streamflow.dataflow.worker import stalled_reason
@@ -44,32 +46,8 @@ from streamflow.recovery.store import Checkpoint, RecoveryStore
 
 
 STALL_AFTER_S = 2.0   # every worker quiescent and no progress for this long, incomplete: stalled
-ABORT_ACK_S = 5.0     # survivors acknowledge a generation's abort within this, or count as lost
 DRAIN_QUIET_S = 1.0   # after an operator failed: quiescent this long means drained
 DRAIN_MAX_S = 15.0    # ... or give up draining after this long
-
-
-class RunFailed(StreamflowError):
-    """The run could not complete (a worker died or failed, a timeout); the report is written."""
-
-
-class WorkerLost(Exception):
-    """A worker process died or went silent; the run may go on without it."""
-
-    def __init__(self, name: str, reason: str, silent_s: float) -> None:
-        super().__init__(f"worker {name!r} {reason}")
-        self.name, self.reason, self.silent_s = name, reason, silent_s
-        self.at = time.monotonic()
-
-
-class Reconfigure(Exception):
-    """A requested reconfiguration is due: its checkpoint has committed."""
-
-
-class RunInterrupted(RunFailed):
-    """Ctrl-C or SIGTERM ended the run; the report is written."""
-
-    exit_status = 130
 
 
 @dataclass
@@ -103,7 +81,7 @@ class Member:
     roles: list[str] = field(default_factory=list)
 
 
-class Coordinator:
+class Coordinator(Recovering, Reconfiguring):
     """Runs one plan on its workers, generation after generation when workers are lost."""
 
     def __init__(self, plan: Plan, graph: Graph, placement: dict[str, list[tuple[str, float]]],
@@ -468,88 +446,6 @@ class Coordinator:
                                     f"{self._last_epoch()}")
             view.update(self.record, self.observer, time.monotonic() - (self.run_started or 0))
 
-    # recovery ------------------------------------------------------------------------------------
-    async def _recover(self, lost: WorkerLost) -> None:
-        """Abort the generation, give the lost roles to a spare or a survivor, and go on from
-        the newest committed checkpoint; RunFailed when that is not possible."""
-        dead = self.members.pop(lost.name)
-        before = self.observer.last_complete_epoch()
-        silent = await self._abort_generation()
-        last = self._last_epoch()
-        if self.store is None:
-            raise RunFailed(f"{lost}; last complete epoch: {last} (recovery is off in this plan)")
-        roles = dead.roles + [r for m in silent for r in m.roles]
-        if self.local is not None:  # an edge box that reboots: its process comes back as a spare
-            self._start_local_spare()
-            await self._await_spares(3.0)
-        taken: list[str] = []
-        for role in roles:
-            candidates = [Candidate(n, m.info.get("tier", ""), m.roles, False) for n, m in self.members.items()]
-            candidates += [Candidate(n, m.info.get("tier", ""), [], True) for n, m in self.spares.items()
-                           if time.monotonic() - self.heartbeats.get(n, 0.0) < DEAD_AFTER_S]
-            pick = choose(role, self.plan.workers[role].tier, candidates, self.plan.expected)
-            if pick is None:
-                raise RunFailed(f"{lost}: no spare, and no survivor has room for its operators; "
-                                f"last committed epoch: {last}")
-            member = self.members.get(pick.name) or self.spares.pop(pick.name)
-            member.roles = member.roles + [role]
-            self.members[pick.name] = member
-            taken.append(pick.name)
-        self.checkpoint = self.store.latest_checkpoint(self.run_id) if self.stateful else None
-        if not self.stateful and before is not None:  # no state anywhere: every complete epoch is a checkpoint
-            self.checkpoint = Checkpoint(before, {}, {})
-        c = self.checkpoint.epoch if self.checkpoint else -1
-        info = {"worker": lost.name, "roles": roles, "reason": lost.reason,
-                "t_s": round(lost.at - self.model.t0, 3),
-                "detected_after_s": round(lost.silent_s, 3), "generation": self.generation + 1,
-                "checkpoint_epoch": c if c >= 0 else None, "taken_over_by": ",".join(taken),
-                "epochs_replayed": (before - c) if before is not None else 0,
-                "output_pause_s": None, "_detected": lost.at,
-                "_output_stopped": self.observer.sink_moved_at or lost.at}
-        self.record.failures.append(info)
-        self.pending_event = info
-        self.store.add_failure(self.run_id, {k: v for k, v in info.items() if not k.startswith("_")})
-        if not self.options.quiet:
-            print(f"{lost}; recovering from checkpoint epoch {c if c >= 0 else 'none (start)'}", flush=True)
-        self.generation += 1
-        self.record.new_generation()
-        self.observer = ProgressObserver(self.graph, self.placement, c + 1,
-                                         self.checkpoint.notify if self.checkpoint else None, earlier=self.observer)
-
-    async def _abort_generation(self) -> list[Member]:
-        """Stop the generation everywhere and wait for each survivor to say it has stopped;
-        those that do not answer are lost too (returned)."""
-        waiting = set(self.members)
-        for name in waiting:
-            self.send(name, "abort", {"run": self.gen_id, "regenerate": True})
-        deadline = time.monotonic() + ABORT_ACK_S
-        while waiting and time.monotonic() < deadline:
-            for name, code in (self.local.exited().items() if self.local else []):
-                waiting.discard(name)
-            msg = await self._receive(0.1)
-            if msg is None:
-                continue
-            sender, kind, body = msg
-            if kind in ("aborted", "failed", "done") and isinstance(body, dict) and body.get("run") == self.gen_id:
-                waiting.discard(sender)
-                if sender in self.members:
-                    self.members[sender].state = "stopped"
-            elif kind == "stats" and isinstance(body, dict) and body.get("run") == self.gen_id:
-                self.record.add_stats(body.get("role", sender), body["stats"])
-        return [self.members.pop(name) for name in waiting]  # silent: lost as well
-
-    async def _await_spares(self, seconds: float) -> None:
-        """Give a restarted local worker the time to register as a spare."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline and not self.spares:
-            await self._receive(0.1)
-
-    def _note_output_resumed(self) -> None:
-        f = self.pending_event
-        if f is not None and self.observer.sink_moved_at is not None and "_detected" not in f:
-            f["output_pause_s"] = round(self.observer.sink_moved_at - f.pop("_output_stopped"), 3)
-            self.pending_event = None
-
     # health --------------------------------------------------------------------------------------
     def _note_quiescence(self, worker: str, stats: dict[str, Any]) -> None:
         if stats.get("quiescent"):
@@ -678,143 +574,3 @@ class Coordinator:
                 self.record.add_stats(body.get("role", sender), body["stats"])
             elif kind in ("aborted", "failed", "done"):
                 pending.discard(sender)
-
-    # live reconfiguration -----------------------------------------------------------------------
-    def _accept_reconfiguration(self, identity: bytes, body: Any) -> None:
-        """`streamflow reconfigure`: check the new plan now; switch at the next checkpoint."""
-        from streamflow.plan import build_graph, parse_plan
-
-        def reply(kind: str, text: str) -> None:
-            assert self.router is not None
-            self.router.send_multipart([identity, *pack(kind, {"message": text})])
-        try:
-            if not isinstance(body, dict) or not isinstance(body.get("plan"), dict):
-                raise StreamflowError("reconfigure: expected a plan")
-            if self.store is None or self.every is None:
-                raise StreamflowError("reconfigure: this run keeps no checkpoints (\"recovery\": false)")
-            if self.switch is not None:
-                raise StreamflowError("reconfigure: another reconfiguration is under way")
-            plan = parse_plan(body["plan"], str(body.get("source_path", "plan.json")), self.plan.speed,
-                              str(body.get("base_dir", self.plan.base_dir)))
-            graph, placement = build_graph(plan)
-            missing = [w for w in plan.workers_used() if w not in self.members and w not in self.spares]
-            if missing:
-                raise StreamflowError(f"reconfigure: workers {', '.join(missing)} have not registered")
-        except StreamflowError as exc:
-            reply("reconfigure-refused", str(exc).splitlines()[0])
-            return
-        self.switch = {"plan": plan, "graph": graph, "placement": placement, "after": self.committed or -1,
-                       "requested": time.monotonic(), "identity": identity}
-        reply("reconfigure-accepted", f"switching to {plan.name!r} at the next checkpoint")
-
-    async def _reconfigure(self) -> None:
-        """Stop the generation at the checkpoint just committed and go on from it under the new
-        plan: the same protocol as a recovery (so the same argument holds), with operator state
-        re-sharded where the placement changed (recovery/reshard.py)."""
-        from streamflow.recovery.reshard import ReshardError, reshard
-        switch, self.switch = self.switch, None
-        assert switch is not None and self.store is not None
-        t0 = time.monotonic()
-        output_stopped = self.observer.sink_moved_at or t0
-        silent = await self._abort_generation()
-        if silent:
-            raise RunFailed(f"worker {silent[0].name!r} did not stop for the reconfiguration; "
-                            f"last complete epoch: {self._last_epoch()}")
-        checkpoint = self.store.latest_checkpoint(self.run_id)
-        old_plan = self.plan
-        try:
-            remapped = reshard(checkpoint, self.placement, switch["placement"]) if checkpoint else None
-        except ReshardError as exc:
-            remapped, switch = checkpoint, None
-            if not self.options.quiet:
-                print(f"reconfiguration refused: {exc}; the run goes on with the current plan", flush=True)
-            self.record.adaptations.append({"at_s": round(t0 - (self.run_started or t0), 3), "refused": str(exc)})
-        self.generation += 1
-        if switch is not None:
-            self.plan, self.graph, self.placement = switch["plan"], switch["graph"], switch["placement"]
-            self.names = self.plan.workers_used()
-            for name in list(self.members):
-                if name not in self.names:
-                    member = self.members.pop(name)
-                    member.roles = []
-                    self.spares[name] = member
-            for name in self.names:
-                if name not in self.members:
-                    self.members[name] = self.spares.pop(name)
-                self.members[name].roles = [name]
-            self.record.plan = self.plan
-        self.checkpoint = remapped
-        if remapped is not None:  # the re-sharded checkpoint is the new generation's restore point
-            for op, per in remapped.states.items():
-                for inst, blob in per.items():
-                    self.store.add_snapshot(self.run_id, self.generation, remapped.epoch, op, inst, blob,
-                                            remapped.notify.get(op, {}).get(inst, []))
-            self.store.commit_empty(self.run_id, self.generation, remapped.epoch)
-        c = remapped.epoch if remapped else -1
-        self.record.new_generation()
-        self.observer = ProgressObserver(self.graph, self.placement, c + 1,
-                                         remapped.notify if remapped else None, earlier=self.observer)
-        if switch is not None:
-            self.record.adaptations.append({
-                **switch.get("decision", {}), "t_s": round(t0 - self.model.t0, 3),
-                "summary": summarize(self.plan),
-                "at_s": round(t0 - (self.run_started or t0), 3), "epoch": c + 1, "generation": self.generation,
-                "from": old_plan.name, "to": self.plan.name, "checkpoint_epoch": c,
-                "requested_s_before": round(t0 - switch["requested"], 3),
-                "expected_cost_per_hour": self.plan.expected.get("cost_per_hour"),
-                "expected_accuracy": self.plan.expected.get("accuracy"),
-                "switch_s": None, "output_pause_s": None, "_detected": t0, "_output_stopped": output_stopped})
-            self.pending_event = self.record.adaptations[-1]
-            if not self.options.quiet:
-                print(f"reconfigured to {self.plan.name!r} from checkpoint epoch {c}", flush=True)
-
-    # adaptation ----------------------------------------------------------------------------------
-    def _close_window(self, running: bool) -> None:
-        """Close the live model's window when due; let the controller decide on it."""
-        context = {"generation": self.generation, "workers": len(self.plan.workers_used()),
-                   "cost_per_hour": round(sum(self.plan.workers[w].cost_per_hour for w in self.plan.workers_used()), 6),
-                   "expected_accuracy": self.plan.expected.get("accuracy"), "variants": variants_of(self.plan)}
-        window = self.model.tick(context)
-        if window is None or self.controller is None or not running or self.switch is not None:
-            return
-        previous = self.model.windows[-2] if len(self.model.windows) > 1 else None
-        try:
-            decision = self.controller.observe(window, previous, self.plan, window["t_s"])
-        except StreamflowError as exc:
-            if not self.options.quiet:
-                print(f"adapt: {exc}", flush=True)
-            return
-        if decision is None:
-            return
-        from streamflow.plan import build_graph, parse_plan
-        try:
-            plan = parse_plan(decision.plan, self.plan.source_path, self.plan.speed, self.plan.base_dir)
-            graph, placement = build_graph(plan)
-        except StreamflowError as exc:
-            if not self.options.quiet:
-                print(f"adapt: the re-planned plan does not run here: {exc}", flush=True)
-            return
-        missing = [w for w in plan.workers_used() if w not in self.members and w not in self.spares]
-        if missing:
-            if not self.options.quiet:
-                print(f"adapt: cannot switch, workers {', '.join(missing)} have not registered", flush=True)
-            return
-        info = {"reason": decision.reason, "degraded": decision.degraded, "notes": decision.notes,
-                "target_rate_per_s": round(decision.target_rate, 3), "from_variants": variants_of(self.plan),
-                "to_variants": variants_of(plan), "from_cost_per_hour": self.plan.expected.get("cost_per_hour"),
-                "from_accuracy": self.plan.expected.get("accuracy")}
-        self.switch = {"plan": plan, "graph": graph, "placement": placement, "after": self.committed or -1,
-                       "requested": time.monotonic(), "identity": None, "decision": info}
-        if not self.options.quiet:
-            print(f"adapt at {window['t_s']:.0f} s: {decision.reason}; switching to {summarize(plan)}"
-                  f"{' (degraded)' if decision.degraded else ''}", flush=True)
-
-
-def variants_of(plan: Plan) -> dict[str, str]:
-    return {n.name: n.variant for n in plan.nodes if n.variant}
-
-
-def summarize(plan: Plan) -> str:
-    """`detect yolox_nano@320 on edge-1,hub-1` for each operator with a variant."""
-    return "; ".join(f"{n.name} {n.variant} on {','.join(w for w, _s in n.placement)}"
-                     for n in plan.nodes if n.variant) or plan.name

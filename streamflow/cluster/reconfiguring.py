@@ -1,0 +1,158 @@
+"""The coordinator's part of live reconfiguration and adaptation: accept a new plan, switch to
+it at the next committed checkpoint, and let the controller propose plans window by window."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from streamflow.cluster.observer import ProgressObserver
+from streamflow.cluster.outcomes import RunFailed
+from streamflow.cluster.protocol import pack
+from streamflow.errors import StreamflowError
+from streamflow.plan import Plan
+
+
+class Reconfiguring:
+    """Mixed into Coordinator (whose state it uses): switching plans while the run goes on."""
+
+    members: dict[str, Any]
+    spares: dict[str, Any]
+
+    def _accept_reconfiguration(self, identity: bytes, body: Any) -> None:
+        """`streamflow reconfigure`: check the new plan now; switch at the next checkpoint."""
+        from streamflow.plan import build_graph, parse_plan
+
+        def reply(kind: str, text: str) -> None:
+            assert self.router is not None
+            self.router.send_multipart([identity, *pack(kind, {"message": text})])
+        try:
+            if not isinstance(body, dict) or not isinstance(body.get("plan"), dict):
+                raise StreamflowError("reconfigure: expected a plan")
+            if self.store is None or self.every is None:
+                raise StreamflowError("reconfigure: this run keeps no checkpoints (\"recovery\": false)")
+            if self.switch is not None:
+                raise StreamflowError("reconfigure: another reconfiguration is under way")
+            plan = parse_plan(body["plan"], str(body.get("source_path", "plan.json")), self.plan.speed,
+                              str(body.get("base_dir", self.plan.base_dir)))
+            graph, placement = build_graph(plan)
+            missing = [w for w in plan.workers_used() if w not in self.members and w not in self.spares]
+            if missing:
+                raise StreamflowError(f"reconfigure: workers {', '.join(missing)} have not registered")
+        except StreamflowError as exc:
+            reply("reconfigure-refused", str(exc).splitlines()[0])
+            return
+        self.switch = {"plan": plan, "graph": graph, "placement": placement, "after": self.committed or -1,
+                       "requested": time.monotonic(), "identity": identity}
+        reply("reconfigure-accepted", f"switching to {plan.name!r} at the next checkpoint")
+
+    async def _reconfigure(self) -> None:
+        """Stop the generation at the checkpoint just committed and go on from it under the new
+        plan: the same protocol as a recovery (so the same argument holds), with operator state
+        re-sharded where the placement changed (recovery/reshard.py)."""
+        from streamflow.recovery.reshard import ReshardError, reshard
+        switch, self.switch = self.switch, None
+        assert switch is not None and self.store is not None
+        t0 = time.monotonic()
+        output_stopped = self.observer.sink_moved_at or t0
+        silent = await self._abort_generation()
+        if silent:
+            raise RunFailed(f"worker {silent[0].name!r} did not stop for the reconfiguration; "
+                            f"last complete epoch: {self._last_epoch()}")
+        checkpoint = self.store.latest_checkpoint(self.run_id)
+        old_plan = self.plan
+        try:
+            remapped = reshard(checkpoint, self.placement, switch["placement"]) if checkpoint else None
+        except ReshardError as exc:
+            remapped, switch = checkpoint, None
+            if not self.options.quiet:
+                print(f"reconfiguration refused: {exc}; the run goes on with the current plan", flush=True)
+            self.record.adaptations.append({"at_s": round(t0 - (self.run_started or t0), 3), "refused": str(exc)})
+        self.generation += 1
+        if switch is not None:
+            self.plan, self.graph, self.placement = switch["plan"], switch["graph"], switch["placement"]
+            self.names = self.plan.workers_used()
+            for name in list(self.members):
+                if name not in self.names:
+                    member = self.members.pop(name)
+                    member.roles = []
+                    self.spares[name] = member
+            for name in self.names:
+                if name not in self.members:
+                    self.members[name] = self.spares.pop(name)
+                self.members[name].roles = [name]
+            self.record.plan = self.plan
+        self.checkpoint = remapped
+        if remapped is not None:  # the re-sharded checkpoint is the new generation's restore point
+            for op, per in remapped.states.items():
+                for inst, blob in per.items():
+                    self.store.add_snapshot(self.run_id, self.generation, remapped.epoch, op, inst, blob,
+                                            remapped.notify.get(op, {}).get(inst, []))
+            self.store.commit_empty(self.run_id, self.generation, remapped.epoch)
+        c = remapped.epoch if remapped else -1
+        self.record.new_generation()
+        self.observer = ProgressObserver(self.graph, self.placement, c + 1,
+                                         remapped.notify if remapped else None, earlier=self.observer)
+        if switch is not None:
+            self.record.adaptations.append({
+                **switch.get("decision", {}), "t_s": round(t0 - self.model.t0, 3),
+                "summary": summarize(self.plan),
+                "at_s": round(t0 - (self.run_started or t0), 3), "epoch": c + 1, "generation": self.generation,
+                "from": old_plan.name, "to": self.plan.name, "checkpoint_epoch": c,
+                "requested_s_before": round(t0 - switch["requested"], 3),
+                "expected_cost_per_hour": self.plan.expected.get("cost_per_hour"),
+                "expected_accuracy": self.plan.expected.get("accuracy"),
+                "switch_s": None, "output_pause_s": None, "_detected": t0, "_output_stopped": output_stopped})
+            self.pending_event = self.record.adaptations[-1]
+            if not self.options.quiet:
+                print(f"reconfigured to {self.plan.name!r} from checkpoint epoch {c}", flush=True)
+
+    # adaptation ----------------------------------------------------------------------------------
+    def _close_window(self, running: bool) -> None:
+        """Close the live model's window when due; let the controller decide on it."""
+        context = {"generation": self.generation, "workers": len(self.plan.workers_used()),
+                   "cost_per_hour": round(sum(self.plan.workers[w].cost_per_hour for w in self.plan.workers_used()), 6),
+                   "expected_accuracy": self.plan.expected.get("accuracy"), "variants": variants_of(self.plan)}
+        window = self.model.tick(context)
+        if window is None or self.controller is None or not running or self.switch is not None:
+            return
+        previous = self.model.windows[-2] if len(self.model.windows) > 1 else None
+        try:
+            decision = self.controller.observe(window, previous, self.plan, window["t_s"])
+        except StreamflowError as exc:
+            if not self.options.quiet:
+                print(f"adapt: {exc}", flush=True)
+            return
+        if decision is None:
+            return
+        from streamflow.plan import build_graph, parse_plan
+        try:
+            plan = parse_plan(decision.plan, self.plan.source_path, self.plan.speed, self.plan.base_dir)
+            graph, placement = build_graph(plan)
+        except StreamflowError as exc:
+            if not self.options.quiet:
+                print(f"adapt: the re-planned plan does not run here: {exc}", flush=True)
+            return
+        missing = [w for w in plan.workers_used() if w not in self.members and w not in self.spares]
+        if missing:
+            if not self.options.quiet:
+                print(f"adapt: cannot switch, workers {', '.join(missing)} have not registered", flush=True)
+            return
+        info = {"reason": decision.reason, "degraded": decision.degraded, "notes": decision.notes,
+                "target_rate_per_s": round(decision.target_rate, 3), "from_variants": variants_of(self.plan),
+                "to_variants": variants_of(plan), "from_cost_per_hour": self.plan.expected.get("cost_per_hour"),
+                "from_accuracy": self.plan.expected.get("accuracy")}
+        self.switch = {"plan": plan, "graph": graph, "placement": placement, "after": self.committed or -1,
+                       "requested": time.monotonic(), "identity": None, "decision": info}
+        if not self.options.quiet:
+            print(f"adapt at {window['t_s']:.0f} s: {decision.reason}; switching to {summarize(plan)}"
+                  f"{' (degraded)' if decision.degraded else ''}", flush=True)
+
+
+def variants_of(plan: Plan) -> dict[str, str]:
+    return {n.name: n.variant for n in plan.nodes if n.variant}
+
+
+def summarize(plan: Plan) -> str:
+    """`detect yolox_nano@320 on edge-1,hub-1` for each operator with a variant."""
+    return "; ".join(f"{n.name} {n.variant} on {','.join(w for w, _s in n.placement)}"
+                     for n in plan.nodes if n.variant) or plan.name
