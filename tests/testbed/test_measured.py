@@ -47,8 +47,10 @@ def test_shaped_link(testbed) -> None:
 
 def test_quota(testbed) -> None:
     backend = detect()
-    quarter = cpu_loop_seconds([str(d) for d in backend.dirs("sf-testbed/edge-0")])
-    whole = cpu_loop_seconds([str(d) for d in backend.dirs("sf-testbed/cloud-0")])
+    # best of three each: a busy machine slows a single run on the whole core (one CI run
+    # measured 0.90 s against 0.38 s), never the quota's throttling
+    quarter = min(cpu_loop_seconds([str(d) for d in backend.dirs("sf-testbed/edge-0")]) for _ in range(3))
+    whole = min(cpu_loop_seconds([str(d) for d in backend.dirs("sf-testbed/cloud-0")]) for _ in range(3))
     assert quarter >= 3 * whole, (quarter, whole)
 
 
