@@ -13,7 +13,13 @@ state mixes epochs; those that keep later epochs apart themselves, like sinks th
 complete epochs, set `aligned = False`; windowed operators at a window's last epoch leave later
 windows out, `aligned_at`). So each snapshot is a function of exactly the records
 at or before c. Every record after c comes from a source emitting after c (a source's epochs
-never decrease, and operators emit at or after the epoch they handle); restoring every
+never decrease, and operators emit at or after the epoch they handle), or from state a snapshot
+holds and releases at a notification it restores. The one thing this needs of operators: output
+for an epoch after c made from input at or before c must wait in the operator's snapshot for a
+notification (`ctx.notify_at`), as the aggregate's windows, the tracker's frames and the
+cross-camera windows do; a capability retained with `ctx.retain` across c for such output is
+not checkpointed, and what it would emit is lost on a restore (the batching operators retain
+capabilities only at the epochs of their input, which is safe). Restoring every
 instance's snapshot and replaying the sources from c+1 therefore reproduces the undisturbed run:
 nothing is lost, and nothing is applied twice, because state after c is discarded everywhere
 and sinks truncate to what they had written at c. Notifications an instance had requested for
