@@ -304,3 +304,47 @@ def test_a_reconfiguration_naming_unknown_workers_is_refused_with_one_line(tmp_p
         report = cluster.run(path, speed=0.5)
     assert report["status"] == "completed" and not report["adaptations"]
     assert errors == ["reconfigure: workers cloud-9 have not registered"]
+
+
+def variant_plan(path: Path, variant: str, workers: list[str]) -> dict:
+    """The relational example with a `scale` operator of the given variant before the filters."""
+    plan = json.loads(path.read_text())
+    plan["operators"].insert(0, {"name": "scale", "kind": "python", "inputs": [{"from": "cam-a", "partition": "weighted"}],
+                                 "placement": [{"worker": w, "share": 1} for w in workers],
+                                 "params": {"class": "tests.runtime.variants:SleepyScale", "args": {"variant": variant}}})
+    ops = {o["name"]: o for o in plan["operators"]}
+    ops["valid-a"]["inputs"] = [{"from": "scale", "partition": "weighted"}]
+    ops["valid-a"]["placement"] = [{"worker": "edge-0", "share": 1}]
+    return plan
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_live_variant_switch_gives_the_static_output(tmp_path, seed) -> None:
+    """The `scale` operator switches from its slow variant on edge-0 to its fast one on edge-1
+    and cloud-0 at a random point; the sink equals a static run's."""
+    import threading
+
+    from streamflow.cluster.reconfigure import request
+    static = tmp_path / "static"
+    static.mkdir()
+    (static / "plan.json").write_text(json.dumps(variant_plan(relational_plan(tmp_path / "base"), "slow", ["edge-0"])))
+    graph, _ = build_graph(load_plan(static / "plan.json", speed=0))
+    Worker(graph, check_records=True).run()
+    want = rows(static / "out" / "lanes.jsonl")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "plan.json").write_text(json.dumps(variant_plan(relational_plan(tmp_path / "base"), "slow", ["edge-0"])))
+    fast = variant_plan(relational_plan(tmp_path / "base"), "fast", ["edge-1", "cloud-0"])
+    with LocalCluster([("edge-0", "edge"), ("edge-1", "edge"), ("cloud-0", "cloud")]) as cluster:
+        def switcher() -> None:
+            db = run / "out" / "vehicle-speeds-recovery" / "recovery.sqlite"
+            while committed(db) == 0:
+                time.sleep(0.05)
+            time.sleep(random.Random(seed).uniform(0.0, 3.0))
+            request(cluster.listen, fast, str(run / "fast.json"), str(run), 10)
+        threading.Thread(target=switcher, daemon=True).start()
+        report = cluster.run(run / "plan.json", speed=0.5)
+    assert report["status"] == "completed", report["error"]
+    assert len(report["adaptations"]) == 1
+    assert set(report["operators"]["scale"]["instances"]) == {"edge-0", "edge-1", "cloud-0"}
+    assert rows(run / "out" / "lanes.jsonl") == want
