@@ -18,10 +18,20 @@ class Reconfiguring:
     members: dict[str, Any]
     spares: dict[str, Any]
 
+    def _switch_to(self, raw: dict[str, Any], source_path: str, base_dir: str, **extra: Any) -> dict[str, Any]:
+        """A switch to plan `raw`, due at the next committed checkpoint; StreamflowError (one
+        line) when the plan does not parse or names workers that have not registered."""
+        from streamflow.plan import build_graph, parse_plan
+        plan = parse_plan(raw, source_path, self.plan.speed, base_dir)
+        graph, placement = build_graph(plan)
+        missing = [w for w in plan.workers_used() if w not in self.members and w not in self.spares]
+        if missing:
+            raise StreamflowError(f"workers {', '.join(missing)} have not registered")
+        return {"plan": plan, "graph": graph, "placement": placement, "after": self.committed or -1,
+                "requested": time.monotonic(), **extra}
+
     def _accept_reconfiguration(self, identity: bytes, body: Any) -> None:
         """`streamflow reconfigure`: check the new plan now; switch at the next checkpoint."""
-        from streamflow.plan import build_graph, parse_plan
-
         def reply(kind: str, text: str) -> None:
             assert self.router is not None
             self.router.send_multipart([identity, *pack(kind, {"message": text})])
@@ -32,18 +42,13 @@ class Reconfiguring:
                 raise StreamflowError("reconfigure: this run keeps no checkpoints (\"recovery\": false)")
             if self.switch is not None:
                 raise StreamflowError("reconfigure: another reconfiguration is under way")
-            plan = parse_plan(body["plan"], str(body.get("source_path", "plan.json")), self.plan.speed,
-                              str(body.get("base_dir", self.plan.base_dir)))
-            graph, placement = build_graph(plan)
-            missing = [w for w in plan.workers_used() if w not in self.members and w not in self.spares]
-            if missing:
-                raise StreamflowError(f"reconfigure: workers {', '.join(missing)} have not registered")
+            switch = self._switch_to(body["plan"], str(body.get("source_path", "plan.json")),
+                                     str(body.get("base_dir", self.plan.base_dir)), identity=identity)
         except StreamflowError as exc:
-            reply("reconfigure-refused", str(exc).splitlines()[0])
+            reply("reconfigure-refused", f"reconfigure: {str(exc).splitlines()[0]}")
             return
-        self.switch = {"plan": plan, "graph": graph, "placement": placement, "after": self.committed or -1,
-                       "requested": time.monotonic(), "identity": identity}
-        reply("reconfigure-accepted", f"switching to {plan.name!r} at the next checkpoint")
+        self.switch = switch
+        reply("reconfigure-accepted", f"switching to {switch['plan'].name!r} at the next checkpoint")
 
     async def _reconfigure(self) -> None:
         """Stop the generation at the checkpoint just committed and go on from it under the new
@@ -124,25 +129,18 @@ class Reconfiguring:
             return
         if decision is None:
             return
-        from streamflow.plan import build_graph, parse_plan
         try:
-            plan = parse_plan(decision.plan, self.plan.source_path, self.plan.speed, self.plan.base_dir)
-            graph, placement = build_graph(plan)
+            switch = self._switch_to(decision.plan, self.plan.source_path, self.plan.base_dir, identity=None)
         except StreamflowError as exc:
             if not self.options.quiet:
-                print(f"adapt: the re-planned plan does not run here: {exc}", flush=True)
+                print(f"adapt: cannot switch to the re-planned plan: {exc}", flush=True)
             return
-        missing = [w for w in plan.workers_used() if w not in self.members and w not in self.spares]
-        if missing:
-            if not self.options.quiet:
-                print(f"adapt: cannot switch, workers {', '.join(missing)} have not registered", flush=True)
-            return
+        plan = switch["plan"]
         info = {"reason": decision.reason, "degraded": decision.degraded, "notes": decision.notes,
                 "target_rate_per_s": round(decision.target_rate, 3), "from_variants": variants_of(self.plan),
                 "to_variants": variants_of(plan), "from_cost_per_hour": self.plan.expected.get("cost_per_hour"),
                 "from_accuracy": self.plan.expected.get("accuracy")}
-        self.switch = {"plan": plan, "graph": graph, "placement": placement, "after": self.committed or -1,
-                       "requested": time.monotonic(), "identity": None, "decision": info}
+        self.switch = {**switch, "decision": info}
         if not self.options.quiet:
             print(f"adapt at {window['t_s']:.0f} s: {decision.reason}; switching to {summarize(plan)}"
                   f"{' (degraded)' if decision.degraded else ''}", flush=True)
