@@ -37,6 +37,9 @@ def batched(records: Iterable[Any], batch_size: int,
             epoch_of: Callable[[Any], int] | None = None) -> Iterable[tuple[int, list[Any]]]:
     """(epoch, batch) pairs from records: one epoch per batch, or split where epoch_of changes."""
     it = iter(records)
+    if batch_size == 1:  # one record per batch: no chunking to pay for
+        yield from _singles(it, epoch_of)
+        return
     if epoch_of is None:
         epoch = 0
         while chunk := list(islice(it, batch_size)):
@@ -53,11 +56,29 @@ def batched(records: Iterable[Any], batch_size: int,
         for i, e in enumerate(epochs):
             if e != previous:
                 if e < previous:
-                    raise ValueError(f"epoch_of went back from {previous} to {e}: a source's "
-                                     "records must come in non-decreasing epoch order")
+                    raise _went_back(previous, e)
                 yield previous, chunk[start:i]
                 start, previous = i, e
         yield previous, chunk[start:]
+
+
+def _went_back(previous: int, epoch: int) -> ValueError:
+    return ValueError(f"epoch_of went back from {previous} to {epoch}: a source's records must "
+                      "come in non-decreasing epoch order")
+
+
+def _singles(it: Iterable[Any], epoch_of: Callable[[Any], int] | None) -> Iterable[tuple[int, list[Any]]]:
+    if epoch_of is None:
+        for epoch, record in enumerate(it):
+            yield epoch, [record]
+        return
+    previous = None
+    for record in it:
+        epoch = epoch_of(record)
+        if previous is not None and epoch < previous:
+            raise _went_back(previous, epoch)
+        previous = epoch
+        yield epoch, [record]
 
 
 def source(name: str, flow: Dataflow, records: Iterable[Any] | Callable[[Any], Iterable[Any]],

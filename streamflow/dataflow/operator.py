@@ -101,6 +101,11 @@ class Output:
                 raise CapabilityError(f"{self._slot.name}: emitting outside an activation needs an epoch")
         elif self.epoch is None or epoch < self.epoch:
             self._slot.check_capability(epoch)
+        self.give_held(batch, epoch)
+
+    def give_held(self, batch: Batch, epoch: int) -> None:
+        """Emit at `epoch`, which the caller has just made sure a capability covers (a source
+        that advanced its own): `give` without the capability test, the per-batch fast path."""
         if len(batch) == 0:
             return
         try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncIterable, Callable, Iterable, Iterator
-from itertools import islice
 from typing import Any
 
 from streamflow.dataflow.operator import Batch, Capability, Operator, Output
@@ -46,7 +45,7 @@ class Source(Operator):
                 raise CapabilityError(f"source {self.ctx.name!r}: epoch {epoch} after epoch "
                                       f"{cap.epoch}; a source's epochs must not decrease")
             cap.downgrade(epoch)
-        output.give(batch, epoch)
+        output.give_held(batch, epoch)
 
     def advance_to(self, epoch: int) -> None:
         """Declare every epoch below `epoch` complete for this source, without emitting."""
@@ -58,12 +57,25 @@ class Source(Operator):
         self.capability.drop()
 
 
+MERGE_RECORDS = 1024
+"""Records an IterableSource gathers into one batch at most (timely's output buffer size)."""
+
+
 class IterableSource(Source):
-    """A source over an iterable of (epoch, batch) pairs, pulled synchronously by the worker."""
+    """A source over an iterable of (epoch, batch) pairs, pulled synchronously by the worker.
+
+    Consecutive list batches of one epoch are gathered into one batch of up to MERGE_RECORDS
+    records before they are pushed, as timely's output buffers gather what a session gives:
+    records given one at a time then pay the per-batch costs once per buffer. Batch boundaries
+    carry no meaning in the dataflow, only epochs do. The source reads one item ahead to know
+    where a buffer ends, so it is meant for data at rest (lists, ranges, files); a live feed
+    belongs in an AsyncIterableSource.
+    """
 
     def __init__(self, items: Iterable[tuple[int, Batch]] | Callable[[Any], Iterable[tuple[int, Batch]]]) -> None:
         self._items = items
         self._iter: Iterator[tuple[int, Batch]] | None = None
+        self._ahead: tuple[int, Batch] | None = None  # read, not yet emitted
 
     def on_start(self) -> None:
         items = self._items(self.ctx) if callable(self._items) else self._items
@@ -74,14 +86,31 @@ class IterableSource(Source):
 
     def poll(self, output: Output, budget: int) -> bool:
         assert self._iter is not None
-        n = 0
         emit = self.emit
-        for epoch, batch in islice(self._iter, budget):
+        item = self._ahead
+        if item is None:
+            item = next(self._iter, None)
+            if item is None:
+                self.close()
+                return False
+        for _ in range(budget):
+            epoch, batch = item
+            owned = False
+            for item in self._iter:
+                if item[0] != epoch or type(batch) is not list or type(item[1]) is not list \
+                        or len(batch) + len(item[1]) > MERGE_RECORDS:
+                    break
+                if owned:
+                    batch.extend(item[1])
+                else:  # the first batch may be the caller's list: never extend it in place
+                    batch, owned = batch + item[1], True
+            else:
+                emit(output, epoch, batch)
+                self._ahead = None
+                self.close()
+                return False
             emit(output, epoch, batch)
-            n += 1
-        if n < budget:
-            self.close()
-            return False
+        self._ahead = item
         return True
 
 

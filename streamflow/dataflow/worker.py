@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
-from streamflow.dataflow import partition
+from streamflow.dataflow import chain, partition
 from streamflow.dataflow.graph import Graph, OperatorSpec
 from streamflow.dataflow.operator import Batch, Capability, Operator, OperatorContext, Output
 from streamflow.dataflow.source import Source
@@ -190,10 +190,11 @@ class Worker:
                  transport: Any = None, source_budget: int = 16, executor: Any = None,
                  collect_service_times: bool = False, check_records: bool | None = None,
                  start_epoch: int = 0, restore: dict[str, Any] | None = None,
-                 restored_notify: Restored | None = None) -> None:
+                 restored_notify: Restored | None = None, chaining: bool = True) -> None:
         """`start_epoch`, `restore` ({operator: state} of this worker's instances) and
         `restored_notify` (every instance's restored notifications, the same in every process)
-        resume a run after a checkpoint at start_epoch - 1."""
+        resume a run after a checkpoint at start_epoch - 1. `chaining` False keeps every
+        transform a scheduling unit of its own (tests that interleave operators one by one)."""
         graph.validate()
         self.graph = graph
         self.name = name
@@ -241,6 +242,8 @@ class Worker:
         self.sources = [s for s in self.ordered if s.is_source]
         self.operators = [s for s in self.ordered if not s.is_source]
         self._wire()
+        if chaining:
+            chain.install(self)
 
     # wiring ------------------------------------------------------------------------------------
     def _wire(self) -> None:

@@ -5,7 +5,8 @@ per-record function is the only Python call per record.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import chain
 from typing import Any
 
 from streamflow.dataflow.operator import Batch, Operator, Output
@@ -20,6 +21,12 @@ class Map(Operator):
     def on_batch(self, epoch: int, batch: Batch, output: Output) -> None:
         output.give(list(map(self.fn, batch)))
 
+    keeps_count = True  # one record out per record in
+
+    def transform(self, records: Iterable[Any]) -> Iterator[Any]:
+        """The lazy form a chain composes (streamflow.dataflow.chain)."""
+        return map(self.fn, records)
+
 
 class FlatMap(Operator):
     """Each record x becomes the records of the iterable fn(x)."""
@@ -30,6 +37,11 @@ class FlatMap(Operator):
     def on_batch(self, epoch: int, batch: Batch, output: Output) -> None:
         fn = self.fn
         output.give([y for x in batch for y in fn(x)])
+
+    keeps_count = False
+
+    def transform(self, records: Iterable[Any]) -> Iterator[Any]:
+        return chain.from_iterable(map(self.fn, records))
 
 
 class Filter(Operator):
@@ -42,6 +54,11 @@ class Filter(Operator):
 
     def on_batch(self, epoch: int, batch: Batch, output: Output) -> None:
         output.give(list(filter(self.predicate, batch)))
+
+    keeps_count = False
+
+    def transform(self, records: Iterable[Any]) -> Iterator[Any]:
+        return filter(self.predicate, records)
 
 
 class MapBatch(Operator):
