@@ -1,11 +1,16 @@
-"""In-process runtime throughput against bytewax 0.21.1, measured in the same run.
+"""In-process runtime throughput against bytewax 0.21.1 and a bare Python loop, in the same run.
 
-(a) 2,000,000 small ints -> map(x*2) -> filter(even) -> count sink
+(a) 2,000,000 small ints -> map(x*2) -> filter(even) -> count sink, batches of 1000 from the
+    source (bytewax: TestingSource(batch_size=1000)), per-record user functions; next to it the
+    bare loop: `for x in range(n)` calling the same two functions, no dataflow at all.
+(a1) the same with batches of one record from the source (bytewax: batch_size=1). The epochs
+    stay those of (a) (1000 records each), so the runtime may gather a source's records into
+    buffers as timely does; (a1') gives every record its own epoch, which no buffer can
+    gather: the per-batch path with its progress tracking, one batch per record.
 (b) 1,000,000 (key, value, event_time) events, 100 string keys, +1 ms per event, 1-second
     tumbling windows aligned to the first event, count per key per window (100,000 results)
-Both sides: batches of 1000 from the source (bytewax: TestingSource(batch_size=1000)), per-record
-user functions. Also: progress-tracking overhead, epochs/s through a 5-operator chain with one
-record per epoch. Usage: python tools/bench_runtime.py [--quick] [--no-bytewax] [--repeat N]
+Also: progress-tracking overhead, epochs/s through a 5-operator chain with one record per epoch.
+Usage: python tools/bench_runtime.py [--quick] [--no-bytewax] [--repeat N]
 """
 from __future__ import annotations
 
@@ -23,16 +28,36 @@ from tools.benchutil import best_of, run_bytewax, table  # noqa: E402
 BATCH = 1000
 
 
-def pipeline_a(n: int) -> int:
+def double(x: int) -> int:
+    return x * 2
+
+
+def even(x: int) -> bool:
+    return x % 2 == 0
+
+
+def pipeline_a(n: int, batch: int = BATCH, epoch_size: int = BATCH) -> int:
+    """(a): `batch` records per source batch, `epoch_size` records per epoch."""
     flow = Dataflow("a")
     count = [0]
 
     def tally(epoch: int, batch: list) -> None:
         count[0] += len(batch)
-    s = op.source("inp", flow, range(n), batch_size=BATCH)
-    op.sink("count", s.map(lambda x: x * 2).filter(lambda x: x % 2 == 0), tally)
+    epoch_of = None if batch == epoch_size else (lambda x: x // epoch_size)
+    s = op.source("inp", flow, range(n), batch_size=batch, epoch_of=epoch_of)
+    op.sink("count", s.map(double).filter(even), tally)
     flow.run()
     return count[0]
+
+
+def bare_a(n: int) -> int:
+    """(a) without a dataflow: a plain loop making the same per-record calls."""
+    count = 0
+    for x in range(n):
+        y = double(x)
+        if even(y):
+            count += 1
+    return count
 
 
 def events(n: int) -> list[tuple[str, int, datetime]]:
@@ -96,30 +121,48 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="best of N runs (default 3)")
     args = parser.parse_args()
     scale = 10 if args.quick else 1
-    n_a, n_b, n_e = 2_000_000 // scale, 1_000_000 // scale, 100_000 // scale
+    n_a, n_1, n_b, n_e = 2_000_000 // scale, 1_000_000 // scale, 1_000_000 // scale, 100_000 // scale
 
-    t_a, out_a = best_of(lambda: pipeline_a(n_a), args.repeat)
+    # (a) and the bare loop alternate, so that both see the same machine
+    t_a, t_bare = float("inf"), float("inf")
+    for _ in range(args.repeat):
+        t, out_a = best_of(lambda: pipeline_a(n_a), 1)
+        t_a = min(t_a, t)
+        t, out_bare = best_of(lambda: bare_a(n_a), 1)
+        t_bare = min(t_bare, t)
+    t_1, out_1 = best_of(lambda: pipeline_a(n_1, batch=1), args.repeat)
+    n_1e = n_1 // 4
+    t_1e, out_1e = best_of(lambda: pipeline_a(n_1e, batch=1, epoch_size=1), args.repeat)
     data = events(n_b)
     t_b, out_b = best_of(lambda: pipeline_b(data), args.repeat)
     t_e, closed = best_of(lambda: epochs_chain(n_e), args.repeat)
-    assert out_a == n_a and out_b == n_b // 10 and closed == n_e, (out_a, out_b, closed)
-    ours_a, ours_b = n_a / t_a, n_b / t_b
+    assert out_a == out_bare == n_a and out_1 == n_1 and out_1e == n_1e, (out_a, out_bare, out_1, out_1e)
+    assert out_b == n_b // 10 and closed == n_e, (out_b, closed)
+    ours_a, bare, ours_1, ours_1e, ours_b = n_a / t_a, n_a / t_bare, n_1 / t_1, n_1e / t_1e, n_b / t_b
 
-    rows = [["(a) map/filter/count", f"{n_a:,}", f"{ours_a / 1e6:.2f} M/s"],
+    rows = [["(a) map/filter/count, batches of 1000", f"{n_a:,}", f"{ours_a / 1e6:.2f} M/s"],
+            ["(a1) the same, batches of 1 record", f"{n_1:,}", f"{ours_1 / 1e6:.2f} M/s"],
+            ["(a1') batches of 1 record, 1 record per epoch", f"{n_1e:,}", f"{ours_1e / 1e6:.2f} M/s"],
             ["(b) tumbling count per key", f"{n_b:,}", f"{ours_b / 1e6:.2f} M/s"]]
     header = ["pipeline", "records", "streamflow"]
     if not args.no_bytewax:
         bw_a = run_bytewax(["a", str(n_a), str(BATCH)], args.repeat)
+        bw_1 = run_bytewax(["a", str(n_1), "1"], args.repeat)
         bw_b = run_bytewax(["b", str(n_b), str(BATCH)], args.repeat)
         assert bw_b["outputs"] == out_b, (bw_b["outputs"], out_b)
         header += ["bytewax 0.21.1", "ratio"]
-        rows[0] += [f"{bw_a['records_per_s'] / 1e6:.2f} M/s", f"{ours_a / bw_a['records_per_s']:.2f}x"]
-        rows[1] += [f"{bw_b['records_per_s'] / 1e6:.2f} M/s", f"{ours_b / bw_b['records_per_s']:.2f}x"]
+        for row, ours, bw in ((rows[0], ours_a, bw_a), (rows[1], ours_1, bw_1), (rows[2], ours_1e, bw_1),
+                              (rows[3], ours_b, bw_b)):
+            row += [f"{bw['records_per_s'] / 1e6:.2f} M/s", f"{ours / bw['records_per_s']:.2f}x"]
     print(table(rows, header))
+    print(f"bare loop (a): {bare:,.0f} records/s; streamflow (a) is {ours_a / bare:.2f}x of it")
     print(f"records/s a: {ours_a:,.0f}")
+    print(f"records/s a1 (batches of one record): {ours_1:,.0f}")
+    print(f"records/s a1' (batches of one record, one epoch each): {ours_1e:,.0f}")
     print(f"records/s b: {ours_b:,.0f}")
     if not args.no_bytewax:
         print(f"ratio a: {ours_a / bw_a['records_per_s']:.2f}")
+        print(f"ratio a1: {ours_1 / bw_1['records_per_s']:.2f}")
         print(f"ratio b: {ours_b / bw_b['records_per_s']:.2f}")
     print(f"progress: {n_e / t_e:,.0f} epochs/s through a 5-operator chain, one record per epoch "
           f"({t_e / n_e * 1e6:.1f} us per epoch)")
