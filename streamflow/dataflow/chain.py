@@ -4,7 +4,9 @@ Flink chains operators joined by forward edges into one task. Here a chain is a 
 filters and flat_maps on one worker where each member's only output feeds the next by a
 forward edge that is the next one's only input. The head's handler composes the members' lazy
 transforms (`map(f, filter(g, batch))`), so a record crosses the chain in C-level iterator calls
-with no intermediate list, and the result leaves from the last member's output.
+with no intermediate list, and the result leaves from the last member's output. Where a
+member's output is checked against the record type system (plan runs), its batch is built and
+checked there, as `give` would have, so a plan fails the same way whether chained or not.
 
 Why it is safe (the progress protocol of streamflow/communication/transport.py is unchanged):
 - A chained edge never carries a batch, so its pointstamp count stays 0. The head consumes the
@@ -44,7 +46,7 @@ def _next(worker: "Worker", slot: "OperatorSlot") -> "OperatorSlot | None":
     """The member after `slot`, if its output may be chained into the next transform."""
     graph = worker.graph
     out = [e for e in graph.edges if e.src == slot.name]
-    if len(out) != 1 or out[0].partition != "forward" or slot.output.check:
+    if len(out) != 1 or out[0].partition != "forward":
         return None
     dst = graph.index(out[0].dst)
     nxt = worker.slots.get(dst)
@@ -86,7 +88,16 @@ class ChainHandler:
 
     def __init__(self, members: list["OperatorSlot"]) -> None:
         self.members = members
-        self.transforms: list[Callable[[Any], Any]] = [m.op.transform for m in members]
+        # stages end where a member's output is checked against the record type system (plan
+        # runs): that intermediate batch is built and checked as `give` would have checked it
+        self.stages: list[tuple[list[Callable[[Any], Any]], Output | None]] = []
+        transforms: list[Callable[[Any], Any]] = []
+        for m in members:
+            transforms.append(m.op.transform)
+            if m.output.check and m is not members[-1]:
+                self.stages.append((transforms, m.output))
+                transforms = []
+        self.stages.append((transforms, None))
         self.tail: Output = members[-1].output
         changer = next((i for i, m in enumerate(members) if not m.op.keeps_count), len(members))
         # (stats, input is the result's length, output is the result's length) per member
@@ -95,9 +106,13 @@ class ChainHandler:
 
     def __call__(self, epoch: int, batch: Batch, output: Output) -> None:
         records = batch
-        for transform in self.transforms:
-            records = transform(records)
         try:
+            for transforms, checked in self.stages:
+                for transform in transforms:
+                    records = transform(records)
+                if checked is not None:
+                    records = list(records)
+                    checked.check_records(records, epoch)
             result = list(records)
         except StreamflowError:
             raise

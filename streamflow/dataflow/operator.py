@@ -115,8 +115,18 @@ class Output:
             for push in self.pushers:
                 push(epoch, batch)
         except RecordTypeError as exc:
-            raise RecordTypeError(f"operator {self._slot.name!r} emitted at epoch {epoch} a value "
-                                  f"that cannot cross between workers: {exc}") from None
+            raise self._refused(epoch, exc) from None
+
+    def check_records(self, batch: Batch, epoch: int) -> None:
+        """What `give` checks before it pushes (a chain checks its members' outputs with it)."""
+        try:
+            check_batch(batch)
+        except RecordTypeError as exc:
+            raise self._refused(epoch, exc) from None
+
+    def _refused(self, epoch: int, exc: RecordTypeError) -> RecordTypeError:
+        return RecordTypeError(f"operator {self._slot.name!r} emitted at epoch {epoch} a value "
+                               f"that cannot cross between workers: {exc}")
 
     def __getitem__(self, port: int) -> "Output":
         """The handle of output `port` (operators with several outputs)."""

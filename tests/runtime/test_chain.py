@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 import streamflow.operators as op
 from streamflow import Dataflow
 from streamflow.dataflow.chain import ChainHandler, chains
-from streamflow.errors import OperatorError
+from streamflow.errors import OperatorError, StreamflowError
 
 
 def build(steps: list[tuple[str, int]], n: int, batch_size: int, per_epoch: int) -> tuple[Dataflow, list]:
@@ -92,3 +92,17 @@ def test_source_buffer_is_capped() -> None:
     op.sink("out", s, lambda e, b: sizes.append(len(b)))
     flow.run()
     assert sum(sizes) == 5000 and max(sizes) == 1024
+
+
+def test_checked_intermediate_refused_as_without_a_chain() -> None:
+    """With record checks on (plans), a chained member's output is checked where it would be."""
+    def run(chaining: bool) -> str:
+        flow = Dataflow("c")
+        s = op.source("inp", flow, range(20), batch_size=5)
+        op.collect("out", s.map(lambda x: object() if x == 12 else x, name="bad").filter(lambda x: False, name="drop"))
+        with pytest.raises(StreamflowError) as info:
+            flow.run(check_records=True, chaining=chaining)
+        return str(info.value)
+    assert chains(Dataflow("x").worker()) == []
+    assert run(True) == run(False)
+    assert "operator 'bad' emitted at epoch 2" in run(True)
