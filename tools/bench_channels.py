@@ -1,16 +1,20 @@
 """Channels between two worker processes on loopback, next to raw pyzmq in the same run.
 
 Prints: small records/s (8-byte payloads in batches of 1000) across processes; GB/s for 1 MB and
-6 MB (1080p BGR) numpy frames next to raw pyzmq PUSH/PULL; pipeline (a) of bench_runtime with its
+6 MB (1080p BGR) numpy frames next to raw pyzmq PUSH/PULL, both timed from the first to the last
+frame at the receiver (one frame per batch and per epoch, with progress and credits); pipeline (a) of bench_runtime with its
 source split over 2 worker processes next to bytewax 0.21.1 run the same way (2-partition source,
 2 processes, batch 1000). Usage: python tools/bench_channels.py [--quick] [--no-bytewax]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -60,19 +64,31 @@ def raw_pyzmq(size: int, count: int) -> float:
     return (count - 1) / seconds
 
 
-def pair_plan(source: dict, workers: list[str]) -> dict:
+def pair_plan(source: dict, workers: list[str], log: str | None = None) -> dict:
     return {"version": 1, "name": "channels",
             "workers": [{"name": w, "tier": "edge"} for w in workers],
             "sources": [{"name": "src", "kind": "python", **source}],
             "operators": [],
             "sinks": [{"name": "count", "kind": "python", "from": "src", "worker": workers[-1],
-                       "params": {"class": "tools.bench_ops:CountSink"}}]}
+                       "params": {"class": "tools.bench_ops:CountSink", "args": {"log": log}}}]}
 
 
 def streamflow_rate(cluster: LocalCluster, plan: dict, units: int) -> float:
+    """Units per second of the whole run, start-up and completion included."""
     report = cluster.run(plan)
     assert report["status"] == "completed", report["error"]
     return units / report["duration_s"]
+
+
+def streamflow_stream_rate(cluster: LocalCluster, make_plan: Callable[[str], dict]) -> float:
+    """Batches per second from the first to the last at the sink, as raw_pyzmq times its
+    receiver: the steady stream, without the run's start-up and completion."""
+    with tempfile.TemporaryDirectory() as tmp:
+        log = str(Path(tmp) / "sink.json")
+        report = cluster.run(make_plan(log))
+        assert report["status"] == "completed", report["error"]
+        seen = json.loads(Path(log).read_text())
+    return (seen["batches"] - 1) / (seen["last"] - seen["first"])
 
 
 def split_pipeline(n: int) -> dict:
@@ -110,10 +126,10 @@ def main() -> None:
             ["w0", "w1"])
         ours_small = best(lambda: streamflow_rate(cluster, small(False), n_small))
         ours_small_np = best(lambda: streamflow_rate(cluster, small(True), n_small))
-        frames = lambda shape, n: pair_plan({"worker": "w0", "params": {  # noqa: E731
-            "class": "tools.bench_ops:FrameSource", "args": {"count": n, "shape": shape}}}, ["w0", "w1"])
-        ours_1mb = best(lambda: streamflow_rate(cluster, frames(FRAME_1MB, n_1mb), n_1mb)) * MB / 1e9
-        ours_6mb = best(lambda: streamflow_rate(cluster, frames(FRAME_6MB, n_6mb), n_6mb)) * 6_220_800 / 1e9
+        frames = lambda shape, n: lambda log: pair_plan({"worker": "w0", "params": {  # noqa: E731
+            "class": "tools.bench_ops:FrameSource", "args": {"count": n, "shape": shape}}}, ["w0", "w1"], log)
+        ours_1mb = best(lambda: streamflow_stream_rate(cluster, frames(FRAME_1MB, n_1mb))) * MB / 1e9
+        ours_6mb = best(lambda: streamflow_stream_rate(cluster, frames(FRAME_6MB, n_6mb))) * 6_220_800 / 1e9
         ours_a = best(lambda: streamflow_rate(cluster, split_pipeline(n_a), n_a))
 
     rows = [

@@ -56,15 +56,29 @@ class FrameSource(Source):
 
 
 class CountSink(Operator):
-    """Counts records; nothing else."""
+    """Counts records; with `log`, writes when the first and the last batch arrived (so a
+    benchmark can time the steady stream as raw pyzmq's receiver does, without start-up)."""
 
     n_outputs = 0
 
-    def __init__(self) -> None:
+    def __init__(self, log: str | None = None) -> None:
         self.records = 0
+        self.batches = 0
+        self.log = log
+        self.first = self.last = 0.0
 
     def on_batch(self, epoch: int, batch: Any, output: Any) -> None:
+        if self.log is not None:
+            self.last = time.perf_counter()
+            if not self.batches:
+                self.first = self.last
         self.records += len(batch)
+        self.batches += 1
+
+    def on_close(self) -> None:
+        if self.log is not None:
+            Path(self.log).write_text(json.dumps({"first": self.first, "last": self.last,
+                                                  "batches": self.batches, "records": self.records}))
 
 
 class TickSource(Source):
