@@ -5,7 +5,7 @@
 const SVGNS = "http://www.w3.org/2000/svg";
 const TIER_COLORS = { edge: "#2a9d8f", hub: "#e9c46a", cloud: "#5e81ac", device: "#8ab17d", camera: "#8ab17d" };
 const PALETTE = ["#3b6fb6", "#e76f51", "#2a9d8f", "#9c6ade", "#f4a261", "#264653", "#d1495b", "#8ab17d", "#b5838d", "#6d597a"];
-const NODE_W = 196, COL_W = 236, LINE = 15, PAD_X = 120, LANE_GAP = 14;
+const NODE_W = 180, COL_W = 212, LINE = 15, PAD_X = 104, LANE_GAP = 12;
 
 function el(tag, attrs, parent, text) {
   const node = document.createElementNS(SVGNS, tag);
@@ -77,7 +77,7 @@ function chipRows(node) {
   return rows;
 }
 
-function nodeHeight(node) { return 16 + LINE * 4 + chipRows(node).length * 17; }
+function nodeHeight(node) { return 16 + LINE + 6 + chipRows(node).length * 17 + 12 + 2 * LINE + 9; }
 
 function drawGraph(state) {
   const df = state.dataflow, ops = state.operators || {};
@@ -92,7 +92,7 @@ function drawGraph(state) {
   });
   const width = PAD_X + L.columns * COL_W + 10;
   const height = laneHeights.reduce((a, b) => a + b + LANE_GAP, 0);
-  const svg = el("svg", { width, height, viewBox: `0 0 ${width} ${height}`, id: "graph-svg" });
+  const svg = el("svg", { width, height, viewBox: `0 0 ${width} ${height}`, id: "graph-svg", style: "max-width: 100%; height: auto" });
   const defs = el("defs", {}, svg);
   const marker = el("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto" }, defs);
   el("path", { d: "M0,0 L10,5 L0,10 z", fill: "#9aa3b5" }, marker);
@@ -141,7 +141,8 @@ function drawGraph(state) {
     const unit = n.role === "source" ? "out/s" : "rec/s";
     el("text", { x: 8, y: cy + 12, class: "rate", "data-op": n.name, "data-rate": op.rate_per_s ?? 0 }, g, `${num(op.rate_per_s ?? 0)} ${unit}`);
     el("text", { x: NODE_W - 8, y: cy + 12, class: "queue", "text-anchor": "end" }, g, `queue ${op.queue ?? 0}`);
-    el("text", { x: 8, y: cy + 12 + LINE, class: "lat" }, g, ms(op.service_ms));
+    if (n.role === "source") el("text", { x: 8, y: cy + 12 + LINE, class: "sub" }, g, "source");
+    else el("text", { x: 8, y: cy + 12 + LINE, class: "lat" }, g, ms(op.service_ms));
     if (op.latency_ms) el("text", { x: 8, y: cy + 12 + 2 * LINE, class: "lat" }, g, `e2e ${ms(op.latency_ms)}`);
     else el("text", { x: 8, y: cy + 12 + 2 * LINE, class: "sub" }, g, `${num(op.records ?? 0, 0)} records`);
   }
@@ -206,8 +207,8 @@ function chart(title, series, events, unit) {
   const svg = el("svg", { width: W, height: H, class: "chart" });
   el("text", { x: L, y: 14, class: "title" }, svg, `${title}${unit ? ` (${unit})` : ""}`);
   const pts = series.flatMap((s) => s.points.filter((p) => p[1] !== null && p[1] !== undefined));
-  if (!pts.length) { el("text", { x: L, y: H / 2 }, svg, "no windows yet"); return svg; }
-  const tmax = Math.max(...pts.map((p) => p[0]), 1), vmax = Math.max(...pts.map((p) => p[1]), 1e-9) * 1.1;
+  if (!pts.length) { el("text", { x: L, y: H / 2 }, svg, "no samples yet"); return svg; }
+  const tmax = Math.max(...pts.map((p) => p[0]), 1), vmax = Math.max(...pts.map((p) => p[1]), 1) * 1.1;
   const X = (t) => L + (W - L - R) * t / tmax, Y = (v) => T + (H - T - B) * (1 - v / vmax);
   el("line", { x1: L, y1: Y(0), x2: W - R, y2: Y(0), class: "axis" }, svg);
   el("line", { x1: L, y1: T, x2: L, y2: Y(0), class: "axis" }, svg);
@@ -222,6 +223,7 @@ function chart(title, series, events, unit) {
     if (!p.length) return;
     const color = PALETTE[i % PALETTE.length];
     el("polyline", { points: p.map((q) => `${X(q[0]).toFixed(1)},${Y(q[1]).toFixed(1)}`).join(" "), fill: "none", stroke: color, "stroke-width": 1.6 }, svg);
+    if (p.length < 30) for (const q of p) el("circle", { cx: X(q[0]).toFixed(1), cy: Y(q[1]).toFixed(1), r: 2.2, fill: color }, svg);
     const lx = L + (i % 4) * 104, ly = H - 20 + Math.floor(i / 4) * 11;
     if (ly < H) {
       el("rect", { x: lx, y: ly - 7, width: 8, height: 8, fill: color }, svg);
