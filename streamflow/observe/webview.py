@@ -71,8 +71,7 @@ def _events(failures: list[dict[str, Any]], adaptations: list[dict[str, Any]]) -
 
 
 def _timeline(windows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    keep = ("t_s", "rate_per_s", "service_ms", "latency_ms", "queue", "cost_per_hour", "link_bytes_per_s",
-            "utilization")
+    keep = ("t_s", "rate_per_s", "service_ms", "latency_ms", "queue", "cost_per_hour", "link_bytes_per_s")
     return [{k: w[k] for k in keep if k in w} for w in windows]
 
 
@@ -104,7 +103,7 @@ class LiveState:
             ops[name] = {
                 "records": counted, "rate_per_s": self.rates.rate(f"op:{name}", counted, now),
                 "service_ms": _pct(service) if len(service) >= 5 else last.get("service_ms", {}).get(name, _pct([])),
-                "queue": t["queue"], "utilization": last.get("utilization", {}).get(name),
+                "queue": t["queue"],
                 "instances": {w: i["records"] or i["records_out"] for w, i in t["instances"].items()},
             }
             if latency or name in last.get("latency_ms", {}):

@@ -105,7 +105,7 @@ function drawGraph(state) {
     const workers = Object.entries(df.workers).filter(([, w]) => w.tier === t);
     workers.forEach(([name, w], k) => {
       const ws = (state.workers || {})[name] || {};
-      const cpu = ws.cpu_percent !== null && ws.cpu_percent !== undefined ? ` ${num(ws.cpu_percent, 0)}%` : "";
+      const cpu = ws.cpu_percent !== null && ws.cpu_percent !== undefined ? ` · CPU ${num(ws.cpu_percent, 0)}%` : "";
       el("text", { x: 14, y: y + 38 + k * 14, class: "sub", "font-size": 10.5, fill: "#6b7385" }, svg, `${name}${cpu}`);
     });
     for (let c = 0; c < L.columns; c++) {
@@ -169,13 +169,12 @@ function table(id, header, rows) {
 
 function drawTables(state) {
   const df = state.dataflow, ops = state.operators || {};
-  table("operators", ["operator", "variant", "workers", "records", "records/s", "service p50 / p99 ms", "e2e p50 / p99 ms", "queue", "busy"],
+  table("operators", ["operator", "variant", "workers", "records", "records/s", "service p50 / p99 ms", "e2e p50 / p99 ms", "queue"],
     df.nodes.map((n) => {
       const op = ops[n.name] || {};
       const pair = (p) => p && p.p50 !== null && p.p50 !== undefined ? `${num(p.p50)} / ${num(p.p99)}` : "–";
       return [n.name, n.variant || n.kind, n.placement.map((p) => p.worker).join(", "), num(op.records ?? 0, 0),
-        num(op.rate_per_s ?? 0), pair(op.service_ms), pair(op.latency_ms), String(op.queue ?? 0),
-        op.utilization !== undefined && op.utilization !== null ? `${num(op.utilization * 100, 0)}%` : "–"];
+        num(op.rate_per_s ?? 0), pair(op.service_ms), pair(op.latency_ms), String(op.queue ?? 0)];
     }));
   const metrics = (state.metrics || {}).workers || {};
   table("workers", ["worker", "tier", "state", "cost/h", "CPU", "memory", "metrics"],
@@ -208,7 +207,7 @@ function chart(title, series, events, unit) {
   el("text", { x: L, y: 14, class: "title" }, svg, `${title}${unit ? ` (${unit})` : ""}`);
   const pts = series.flatMap((s) => s.points.filter((p) => p[1] !== null && p[1] !== undefined));
   if (!pts.length) { el("text", { x: L, y: H / 2 }, svg, "no samples yet"); return svg; }
-  const tmax = Math.max(...pts.map((p) => p[0]), 1), vmax = Math.max(...pts.map((p) => p[1]), 1) * 1.1;
+  const tmax = Math.max(...pts.map((p) => p[0]), 1), vmax = (Math.max(...pts.map((p) => p[1])) || 1) * 1.1;
   const X = (t) => L + (W - L - R) * t / tmax, Y = (v) => T + (H - T - B) * (1 - v / vmax);
   el("line", { x1: L, y1: Y(0), x2: W - R, y2: Y(0), class: "axis" }, svg);
   el("line", { x1: L, y1: T, x2: L, y2: Y(0), class: "axis" }, svg);
