@@ -96,7 +96,8 @@ class WorkerDaemon:
         if self.metrics_at is not None:
             self.metrics = WorkerCollector(asdict(self.info))
             server = await serve_metrics(self.metrics.registry(), *self.metrics_at)
-            self.info.metrics = f"{server.url}/metrics"
+            # as the coordinator's host reaches it (0.0.0.0: this host's address toward it)
+            self.info.metrics = "http" + advertised(f"tcp://{server.host}:{server.port}", self.coordinator)[3:] + "/metrics"
             log.info("metrics at %s", self.info.metrics)
         self.control = self.context.socket(zmq.DEALER)
         self.control.setsockopt(zmq.IDENTITY, self.info.name.encode())

@@ -78,6 +78,7 @@ class Endpoints:
         return "; ".join(parts)
 
     def observe_stats(self, role: str, stats: dict[str, Any]) -> None:
+        self.state.observe_stats(role, stats)
         if self.collector is not None:
             self.collector.observe_stats(role, stats)
 

@@ -12,8 +12,7 @@ import time
 from collections import deque
 from typing import Any
 
-import numpy as np
-
+from streamflow.cluster.report import percentiles as _pct
 from streamflow.progress import DONE
 
 TIER_ORDER = ("device", "camera", "edge", "fog", "hub", "regional", "cloud")
@@ -37,30 +36,28 @@ def dataflow_view(plan: Any) -> dict[str, Any]:
             "tiers": tier_order({w["tier"] for w in workers.values()})}
 
 
-def _pct(samples: list[float]) -> dict[str, float | None]:
-    if not samples:
-        return {"p50": None, "p99": None}
-    arr = np.asarray(samples)
-    return {"p50": round(float(np.percentile(arr, 50)), 3), "p99": round(float(np.percentile(arr, 99)), 3)}
-
-
 class RateMeter:
-    """Rates of cumulative counters over the last few seconds (counters from the stats the
-    workers send twice a second, so a rate over one second would jump)."""
+    """Rates of cumulative counters over the last few seconds, sampled as the workers' stats
+    arrive (twice a second), so what a page shows does not depend on how often it asks."""
 
     def __init__(self, span_s: float = 3.0) -> None:
         self.span_s = span_s
         self.history: dict[str, deque[tuple[float, float]]] = {}
 
-    def rate(self, key: str, value: float, now: float) -> float:
+    def add(self, key: str, value: float, now: float) -> None:
         h = self.history.setdefault(key, deque())
-        if h and value < h[-1][1]:  # a counter that went down restarted
+        if h and value < h[-1][1]:  # a counter that went down restarted (a new generation)
             h.clear()
         h.append((now, value))
-        while len(h) > 2 and now - h[1][0] >= self.span_s:
+        while len(h) > 2 and h[1][0] <= now - self.span_s:
             h.popleft()
-        t0, v0 = h[0]
-        return round((value - v0) / (now - t0), 3) if now - t0 >= 0.2 else 0.0
+
+    def rate(self, key: str, now: float) -> float:
+        """Per second over the samples of the last `span_s`; 0 when the counter went silent."""
+        h = self.history.get(key)
+        if not h or now - h[-1][0] > self.span_s or h[-1][0] - h[0][0] < 0.4:
+            return 0.0
+        return round((h[-1][1] - h[0][1]) / (h[-1][0] - h[0][0]), 3)
 
 
 def _events(failures: list[dict[str, Any]], adaptations: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -88,6 +85,17 @@ class LiveState:
         self.metrics_urls = metrics_urls  # () -> {"coordinator": url, "workers": {name: url}}
         self.rates = RateMeter()
         self.accuracy: dict[str, Any] = {}
+        self.sources = {n.name for n in coordinator.plan.nodes if n.role == "source"}
+
+    def observe_stats(self, role: str, stats: dict[str, Any]) -> None:
+        """Sample one worker's counters for the rates shown (called as its stats arrive)."""
+        now = time.monotonic()
+        for op, st in stats.get("ops", {}).items():
+            self.rates.add(f"op:{op}:{role}", st.get("records_out" if op in self.sources else "records", 0), now)
+        if "process" in stats:
+            self.rates.add(f"cpu:{role}", stats["process"]["cpu_s"], now)
+        for peer, nbytes in stats.get("links", {}).items():
+            self.rates.add(f"link:{role} -> {peer}", nbytes, now)
 
     def snapshot(self) -> dict[str, Any]:
         c = self.c
@@ -101,7 +109,8 @@ class LiveState:
             service = model.service.get(name) or []
             latency = model.latency.get(name) or []
             ops[name] = {
-                "records": counted, "rate_per_s": self.rates.rate(f"op:{name}", counted, now),
+                "records": counted,
+                "rate_per_s": round(sum(self.rates.rate(f"op:{name}:{w}", now) for w in t["instances"]), 3),
                 "service_ms": _pct(service) if len(service) >= 5 else last.get("service_ms", {}).get(name, _pct([])),
                 "queue": t["queue"],
                 "instances": {w: i["records"] or i["records_out"] for w, i in t["instances"].items()},
@@ -115,15 +124,14 @@ class LiveState:
             usage = stats.get("process", {})
             member = c.members.get(w)
             workers[w] = {"state": member.state if member else "waiting",
-                          "cpu_percent": round(100 * self.rates.rate(f"cpu:{w}", usage.get("cpu_s", 0.0), now), 1)
-                          if usage else None,
+                          "cpu_percent": round(100 * self.rates.rate(f"cpu:{w}", now), 1) if usage else None,
                           "rss_bytes": usage.get("rss_bytes"), "metrics_url": urls["workers"].get(w)}
         links: dict[str, Any] = {}
         for worker, stats in c.record.earlier + list(c.record.latest.items()):
             for peer, nbytes in stats.get("links", {}).items():
                 key = f"{worker} -> {peer}"
                 links[key] = links.get(key, 0) + nbytes
-        links_view = {k: {"bytes": v, "bytes_per_s": self.rates.rate(f"link:{k}", v, now)} for k, v in links.items()}
+        links_view = {k: {"bytes": v, "bytes_per_s": self.rates.rate(f"link:{k}", now)} for k, v in links.items()}
         frontier = c.observer.frontier()
         used = c.plan.workers_used()
         elapsed = (now - c.run_started + c.elapsed_before) if c.run_started is not None else 0.0

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +18,9 @@ def add_ui_parser(sub: Any) -> None:
 
 def load_report_state(path: str) -> dict[str, Any]:
     """The web view's document for a report; the graph from the report, else from its plan file."""
+    from streamflow.jsonfile import read_json
     from streamflow.observe.webview import dataflow_view, report_state
-    try:
-        report = json.loads(Path(path).read_text())
-    except OSError as exc:
-        raise PlanError(f"{path}: cannot read: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise PlanError(f"{path}: not JSON: {exc}") from None
+    report = read_json(path, PlanError)
     if not isinstance(report, dict) or "operators" not in report or "status" not in report:
         raise PlanError(f"{path}: not a run report (no operators or status)")
     dataflow = report.get("dataflow")

@@ -5,7 +5,7 @@
 const SVGNS = "http://www.w3.org/2000/svg";
 const TIER_COLORS = { edge: "#2a9d8f", hub: "#e9c46a", cloud: "#5e81ac", device: "#8ab17d", camera: "#8ab17d" };
 const PALETTE = ["#3b6fb6", "#e76f51", "#2a9d8f", "#9c6ade", "#f4a261", "#264653", "#d1495b", "#8ab17d", "#b5838d", "#6d597a"];
-const NODE_W = 180, COL_W = 212, LINE = 15, PAD_X = 104, LANE_GAP = 12;
+const NODE_W = 180, COL_W = 212, LINE = 15, PAD_X = 150, LANE_GAP = 12;
 
 function el(tag, attrs, parent, text) {
   const node = document.createElementNS(SVGNS, tag);
