@@ -97,7 +97,8 @@ class WorkerDaemon:
             self.metrics = WorkerCollector(asdict(self.info))
             server = await serve_metrics(self.metrics.registry(), *self.metrics_at)
             # as the coordinator's host reaches it (0.0.0.0: this host's address toward it)
-            self.info.metrics = "http" + advertised(f"tcp://{server.host}:{server.port}", self.coordinator)[3:] + "/metrics"
+            reached = advertised(f"tcp://{server.host}:{server.port}", self.coordinator)
+            self.info.metrics = f"http{reached[3:]}/metrics"
             log.info("metrics at %s", self.info.metrics)
         self.control = self.context.socket(zmq.DEALER)
         self.control.setsockopt(zmq.IDENTITY, self.info.name.encode())

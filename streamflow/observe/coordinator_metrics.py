@@ -110,7 +110,8 @@ class CoordinatorCollector:
         c = self.c
         obs = c.observer
         n = len(c.graph.operators)
-        for i, (done, lag) in sorted(self.frontiers.read(c.graph, obs.topology, obs.tracker, range(n)).items()):
+        frontiers = self.frontiers.read(c.graph, obs.topology, obs.tracker, range(n), obs.sources_reached())
+        for i, (done, lag) in sorted(frontiers.items()):
             labels = {"operator": c.graph.operators[i].name}
             fams.counter("operator_epochs_completed", "Epochs an operator has completed on every instance "
                          "(the coordinator's view of progress).", labels, done)

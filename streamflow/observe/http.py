@@ -33,17 +33,16 @@ Handler = Callable[[str], Response | Awaitable[Response]]
 
 
 class HttpServer:
-    """Exact paths to handlers; other paths go to `fallback` (static files), else 404."""
+    """Exact paths to handlers; any other path is 404."""
 
     def __init__(self, host: str = DEFAULT_HOST, port: int = 0) -> None:
         self.host = host
         self.port = port
         self.routes: dict[str, Handler] = {}
-        self.fallback: Handler | None = None
         self._server: asyncio.base_events.Server | None = None
 
-    def route(self, prefix: str, handler: Handler) -> None:
-        self.routes[prefix] = handler
+    def route(self, path: str, handler: Handler) -> None:
+        self.routes[path] = handler
 
     @property
     def url(self) -> str:
@@ -94,7 +93,7 @@ class HttpServer:
     async def _respond(self, method: str, path: str) -> Response:
         if method not in ("GET", "HEAD"):
             return Response(b"only GET\n", status=405)
-        handler = self.routes.get(path, self.fallback)
+        handler = self.routes.get(path)
         if handler is None:
             return Response(b"not found\n", status=404)
         try:

@@ -103,18 +103,23 @@ class Families:
 class Frontiers:
     """Per operator: epochs completed and frontier lag behind the sources, from a progress
     tracker's view. After the last epoch the frontier is DONE; epochs completed then counts up
-    to the highest epoch the sources were seen at (so counters never go down)."""
+    through the highest epoch the sources were seen at (so counters never go down)."""
 
-    def __init__(self) -> None:
-        self.high = -1  # the highest finite frontier the sources were seen at
+    def __init__(self, start_epoch: int = 0) -> None:
+        self.high = start_epoch  # the highest finite frontier the sources were seen at
 
-    def read(self, graph: Any, topology: Any, tracker: Any, ops: Iterable[int]) -> dict[int, tuple[int, int]]:
-        """{operator index: (epochs completed, lag in epochs behind the sources)}."""
+    def read(self, graph: Any, topology: Any, tracker: Any, ops: Iterable[int],
+             sources_reached: int | None = None) -> dict[int, tuple[int, int]]:
+        """{operator index: (epochs completed, lag in epochs behind the sources)};
+        `sources_reached`: the highest source frontier known from elsewhere (an observer that
+        saw every progress batch)."""
         sources = [topology.output_location[(i, p)] for i, op in enumerate(graph.operators)
                    if op.n_inputs == 0 for p in range(op.n_outputs)]
         src = tracker.frontier_of(sources)
         if src != DONE:
             self.high = max(self.high, int(src))
+        if sources_reached is not None:
+            self.high = max(self.high, sources_reached)
         end = self.high + 1
         out = {}
         for i in ops:

@@ -53,7 +53,7 @@ class WorkerCollector:
         self.parts = list(parts)
         self.deployments += 1
         for worker, _t in parts:
-            self.frontiers[worker.name] = Frontiers()
+            self.frontiers[worker.name] = Frontiers(worker.start_epoch)
 
     def retire(self) -> None:
         """The deployment ended: keep what it counted as the base of the next one."""
@@ -64,10 +64,14 @@ class WorkerCollector:
         self.parts = []
 
     def observe_stats(self, role: str, stats: dict[str, Any]) -> None:
-        """Bin the service and latency samples of one stats message."""
+        """Bin the service and latency samples of one stats message; sample the frontiers (so
+        epochs completed counts the last epoch even when nobody scraped just before the end)."""
         for op, st in stats.get("ops", {}).items():
             self.service.add_ms((role, op), st.get("service_ms", ()))
             self.latency.add_ms((role, op), st.get("latency_ms", ()))
+        for worker, _t in self.parts:
+            if worker.name == role:
+                self.frontiers[role].read(worker.graph, worker.topology, worker.tracker, ())
 
     # scraping -------------------------------------------------------------------------------------
     def _live_counters(self) -> dict[tuple[str, ...], dict[str, float]]:

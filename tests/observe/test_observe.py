@@ -172,3 +172,33 @@ def test_histogram_buckets_are_inclusive_and_cumulative() -> None:
     b.add_ms([0.5, 1.0, 5.0, 10.0, 50.0])
     assert b.cumulative() == [("0.001", 2.0), ("0.01", 4.0), ("+Inf", 5.0)]
     assert b.total == pytest.approx(0.0665)
+
+
+def test_worker_counters_keep_earlier_deployments_and_read_the_runtime_counters() -> None:
+    import streamflow.operators as op
+    from prometheus_client import generate_latest
+
+    from streamflow import Dataflow
+    from streamflow.cluster.stats import worker_stats
+    from streamflow.observe.worker_metrics import WorkerCollector
+
+    collector = WorkerCollector({"name": "w", "tier": "edge", "device": "cpu", "cost_per_hour": 0.5})
+    registry = collector.registry()
+    for _ in range(2):  # two deployments of one worker process
+        flow = Dataflow("f")
+        op.sink("out", op.source("inp", flow, range(5000), batch_size=100).filter(lambda x: x % 2 == 0),
+                lambda epoch, batch: None)
+        worker = flow.worker(collect_service_times=True)
+        collector.deployed([(worker, None)])
+        worker.run()
+        collector.observe_stats(worker.name, worker_stats(worker))
+        text = generate_latest(registry).decode()
+        collector.retire()
+    by_op = {dict(k)["operator"]: v for k, v in samples(text, "streamflow_operator_records_in_total").items()}
+    out = {dict(k)["operator"]: v for k, v in samples(text, "streamflow_operator_batches_out_total").items()}
+    assert by_op["out"] == 2 * 2500 and out["inp"] == 2 * 50
+    service = samples(text, "streamflow_operator_service_seconds_count")
+    assert sum(service.values()) >= 2 * 100  # every batch of the filter and the sink, binned once
+    assert samples(text, "streamflow_worker_deployments_total") == {(("worker", "w"),): 2.0}
+    epochs = samples(text, "streamflow_operator_epochs_completed_total", operator="out")
+    assert list(epochs.values()) == [1.0]  # the one epoch of the second deployment's source, done
