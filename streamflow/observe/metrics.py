@@ -10,12 +10,14 @@ from __future__ import annotations
 import math
 import os
 import resource
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
+from streamflow.observe.http import HttpServer, Response
 from streamflow.progress import DONE
 
 PREFIX = "streamflow_"
@@ -142,20 +144,15 @@ def process_usage() -> dict[str, float]:
     return {"cpu_s": round(ru.ru_utime + ru.ru_stime, 3), "rss_bytes": rss}
 
 
-def exposition(registry: Any) -> Any:
+def exposition(registry: Any) -> Callable[[str], Response]:
     """An HTTP handler serving `registry` in the Prometheus text exposition format."""
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-    from streamflow.observe.http import Response
-
     def handler(_path: str) -> Response:
         return Response(generate_latest(registry), CONTENT_TYPE_LATEST)
     return handler
 
 
-async def serve_metrics(registry: Any, host: str, port: int) -> Any:
+async def serve_metrics(registry: Any, host: str, port: int) -> HttpServer:
     """Start an HttpServer with `registry` at /metrics (port 0: any free port)."""
-    from streamflow.observe.http import HttpServer
     server = HttpServer(host, port)
     server.route("/metrics", exposition(registry))
     return await server.start()
