@@ -1,4 +1,4 @@
-"""The `streamflow` command: run, validate, plan, trace, profile, testbed.
+"""The `streamflow` command: run, validate, ui, plan, trace, profile, testbed.
 
 Every error a user can cause ends as one line `error: ...` on stderr and a non-zero status
 (2 for bad input, 3 for infeasible planning constraints); nothing already written is lost.
@@ -45,8 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_validate)
     from streamflow.cluster.cli import add_run_parser
     from streamflow.cluster.reconfigure import add_reconfigure_parser
+    from streamflow.ui.cli import add_ui_parser
     add_run_parser(sub)
     add_reconfigure_parser(sub)
+    add_ui_parser(sub)
     for name, (_module, help_) in DELEGATED.items():
         sub.add_parser(name, help=help_, add_help=False)
     return parser

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from streamflow.cluster.worker_process import WorkerInfo, run_worker
+from streamflow.errors import StreamflowError
 
 DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
 
@@ -38,6 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preload", action="store_true",
                    help="import the model runtimes before registering (a host under a small CPU quota "
                         "otherwise spends seconds in imports that hold the GIL during a deployment)")
+    p.add_argument("--metrics-port", type=int, default=None,
+                   help="serve Prometheus metrics at http://HOST:PORT/metrics (0: any free port; "
+                        "default: none)")
+    p.add_argument("--metrics-host", default="127.0.0.1",
+                   help="address the metrics endpoint listens on (default 127.0.0.1; 0.0.0.0 for a "
+                        "Prometheus on another host)")
     return p
 
 
@@ -70,6 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.threads < 1:
         print("error: --threads: must be at least 1", file=sys.stderr)
         return 2
+    if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
+        print(f"error: --metrics-port: expected 0..65535, got {args.metrics_port}", file=sys.stderr)
+        return 2
     limit_threads(args.threads)
     if args.preload:
         preload()
@@ -77,7 +87,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     info = WorkerInfo(name=name, tier=args.tier, device=args.device, cost_per_hour=args.cost_per_hour,
                       threads=args.threads, spare=args.spare)
     try:
-        return run_worker(info, args.coordinator, args.bind, args.once)
+        metrics = None if args.metrics_port is None else (args.metrics_host, args.metrics_port)
+        return run_worker(info, args.coordinator, args.bind, args.once, metrics)
+    except StreamflowError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

@@ -39,6 +39,15 @@ def add_run_parser(sub: Any) -> None:
     p.add_argument("--problem", default=None, help="with --adapt: the planning problem the plan was made from")
     p.add_argument("--slo-ms", type=float, default=None,
                    help="with --adapt: p99 latency to every sink to keep under (ms)")
+    p.add_argument("--ui", nargs="?", type=int, const=8765, default=None, metavar="PORT",
+                   help="serve the live web view at http://HOST:PORT/ (default port 8765); it serves "
+                        "/metrics too")
+    p.add_argument("--metrics-port", default="auto", metavar="PORT",
+                   help="serve Prometheus metrics at http://HOST:PORT/metrics (default 9464, or a free port "
+                        "when that is taken; 0: any free port; off: no metrics, also not from --local workers)")
+    p.add_argument("--http-host", default="127.0.0.1",
+                   help="address the web view and metrics listen on (default 127.0.0.1; 0.0.0.0 for "
+                        "every interface)")
     p.add_argument("--inprocess", action="store_true",
                    help="debug: run every operator in this process, ignoring the placement")
     p.set_defaults(func=run_command)
@@ -56,6 +65,9 @@ def run_command(args: argparse.Namespace) -> int:
         raise PlanError("--adapt: give --problem PROBLEM.json, the problem the planner re-plans from")
     if args.slo_ms is not None and not args.slo_ms > 0:
         raise PlanError("--slo-ms: must be > 0")
+    metrics_port = metrics_port_option(args.metrics_port)
+    if args.ui is not None and not 0 <= args.ui <= 65535:
+        raise PlanError(f"--ui: a port 0..65535, got {args.ui}")
     if args.resume:
         plan = resumed_plan(args.resume, args.speed)
         args.recovery_dir = args.resume
@@ -78,11 +90,22 @@ def run_command(args: argparse.Namespace) -> int:
     options = Options(listen=listen, local=args.local, report=args.report, timeout=args.timeout,
                       wait=args.wait, credit_window=args.credit_window, quiet=args.quiet,
                       recovery_dir=args.recovery_dir, spares=args.spares, resume=bool(args.resume),
-                      adapt=args.adapt, problem=args.problem, slo_ms=args.slo_ms)
+                      adapt=args.adapt, problem=args.problem, slo_ms=args.slo_ms,
+                      http_host=args.http_host, metrics_port=metrics_port, ui_port=args.ui)
     coordinator = Coordinator(plan, graph, placement, options)
     report = run_coroutine(coordinator.run())
     print_summary(report, str(coordinator.report_path))
     return 0
+
+
+def metrics_port_option(value: str) -> int | str | None:
+    """--metrics-port: "auto", "off" or a port number."""
+    from streamflow.errors import PlanError
+    if value in ("auto", "off"):
+        return None if value == "off" else value
+    if not value.isdigit() or not 0 <= int(value) <= 65535:
+        raise PlanError(f"--metrics-port: a port 0..65535, auto or off, got {value!r}")
+    return int(value)
 
 
 def resumed_plan(run_dir: str, speed: float | None) -> Any:
@@ -170,4 +193,5 @@ def print_summary(report: dict[str, Any], path: str) -> None:
                       f"{' (degraded: no plan met the accuracy floor)' if a.get('degraded') else ''}", highlight=False)
     if report.get("timeline_png"):
         console.print(f"timeline: {report['timeline_png']}", highlight=False)
+    console.print(f"web view of this run: streamflow ui {path}", highlight=False)
     console.print(f"report: {path}", highlight=False)

@@ -41,6 +41,8 @@ from streamflow.communication.transport import PROGRESS
 from streamflow.dataflow.graph import Graph
 from streamflow.dataflow.worker import stalled_reason
 from streamflow.errors import StreamflowError
+from streamflow.observe.endpoints import Endpoints
+from streamflow.observe.webview import dataflow_view
 from streamflow.plan import Plan
 from streamflow.recovery.store import Checkpoint, RecoveryStore
 
@@ -66,6 +68,9 @@ class Options:
     adapt: bool = False      # re-plan online (needs problem)
     problem: str | None = None
     slo_ms: float | None = None
+    http_host: str = "127.0.0.1"            # where /metrics and the web view listen
+    metrics_port: int | str | None = "auto"  # 9464 or a free port; a port; None: no metrics
+    ui_port: int | None = None              # the web view (also serves /metrics)
 
 
 @dataclass
@@ -122,6 +127,8 @@ class Coordinator(Recovering, Reconfiguring):
         self.spare_seq = 0
         self.switch: dict[str, Any] | None = None  # an accepted reconfiguration, until it is done
         self.model = LiveModel()
+        self.status = "starting"
+        self.endpoints = Endpoints(self, options.http_host, options.metrics_port, options.ui_port)
         self.controller: Any = None
         if options.adapt:
             from streamflow.cluster.adapt import Controller
@@ -200,6 +207,7 @@ class Coordinator(Recovering, Reconfiguring):
         """Run the plan; returns the report (also written to disk). Raises RunFailed on failure."""
         loop = asyncio.get_running_loop()
         main = asyncio.current_task()
+        await self.endpoints.start()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, lambda: self._interrupt(main))
         self.router = self.context.socket(zmq.ROUTER)
@@ -216,11 +224,13 @@ class Coordinator(Recovering, Reconfiguring):
         try:
             self._open_store()
             if self.options.local:
-                self.local = LocalWorkers(self.plan, listen, self.log_dir)
+                self.local = LocalWorkers(self.plan, listen, self.log_dir, self.endpoints.workers_metrics)
                 self.local.start(self.controller.workers() if self.controller else [])
                 for _ in range(self.options.spares):
                     self._start_local_spare()
             await self._gather(listen)
+            if not self.options.quiet and self.endpoints.announce():
+                print(self.endpoints.announce(), flush=True)
             while True:
                 try:
                     await self._deploy()
@@ -358,6 +368,7 @@ class Coordinator(Recovering, Reconfiguring):
             elapsed = self.elapsed_before
         if self.run_started is None:
             self.run_started = now - self.elapsed_before
+        self.status = "running"
         self.broadcast("start", {"run": self.gen_id, "elapsed": elapsed})
         for m in self.members.values():
             m.state = "running"
@@ -432,6 +443,7 @@ class Coordinator(Recovering, Reconfiguring):
                 if kind == "stats":
                     self.record.add_stats(body.get("role", sender), body["stats"])
                     self.model.add_stats(body.get("role", sender), body["stats"])
+                    self.endpoints.observe_stats(body.get("role", sender), body["stats"])
                     self._note_quiescence(sender, body["stats"])
                 elif kind == "done":
                     done.add(sender)
@@ -521,8 +533,12 @@ class Coordinator(Recovering, Reconfiguring):
         for f in self.record.failures + self.record.adaptations:
             for key in [k for k in f if k.startswith("_")]:
                 del f[key]
+        self.status = status
         report = self.record.build(status, error, duration, self.observer, self.started_at)
+        report["run_id"] = self.run_id
         report["timeline"] = self.model.windows
+        report["dataflow"] = dataflow_view(self.plan)
+        report["metrics"] = self.endpoints.urls()
         if self.options.slo_ms is not None:
             report["slo_ms"] = self.options.slo_ms
         events = [{"t_s": f["t_s"], "label": f"lost {f['worker']}"} for f in self.record.failures if "t_s" in f]
@@ -539,7 +555,9 @@ class Coordinator(Recovering, Reconfiguring):
         accuracy = self._evaluate()
         if accuracy:
             report["accuracy"] = accuracy
+            self.endpoints.measured(accuracy)
         write_report(self.report_path, report)
+        await self.endpoints.stop()
         if self.inbox is not None:
             self.inbox.close()
         if self.router is not None:

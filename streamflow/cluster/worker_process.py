@@ -27,6 +27,8 @@ from streamflow.communication.codec import pack_value, unpack_value
 from streamflow.communication.transport import ZmqTransport, advertised
 from streamflow.dataflow.worker import Worker
 from streamflow.errors import StreamflowError
+from streamflow.observe.metrics import serve_metrics
+from streamflow.observe.worker_metrics import WorkerCollector
 from streamflow.plan import build_graph, parse_plan
 from streamflow.recovery.checkpoint import Checkpointer, Snapshot
 
@@ -57,17 +59,20 @@ class WorkerInfo:
     pid: int = field(default_factory=os.getpid)
     threads: int = 1
     spare: bool = False  # waits to take over a lost worker's operators
+    metrics: str | None = None  # where this worker serves Prometheus metrics (--metrics-port)
 
 
 class WorkerDaemon:
     """One worker host: waits for deployments from the coordinator at `coordinator`."""
 
     def __init__(self, info: WorkerInfo, coordinator: str, bind: str = "tcp://0.0.0.0:0",
-                 once: bool = False) -> None:
+                 once: bool = False, metrics: tuple[str, int] | None = None) -> None:
         self.info = info
         self.coordinator = coordinator
         self.bind = bind
         self.once = once
+        self.metrics_at = metrics  # (host, port) to serve /metrics on, or None
+        self.metrics: WorkerCollector | None = None
         self.context = zmq.Context()
         self.executor = ThreadPoolExecutor(max_workers=max(1, info.threads),
                                            thread_name_prefix=f"{info.name}-op")
@@ -87,6 +92,14 @@ class WorkerDaemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._on_signal)
+        server = None
+        if self.metrics_at is not None:
+            self.metrics = WorkerCollector(asdict(self.info))
+            server = await serve_metrics(self.metrics.registry(), *self.metrics_at)
+            # as the coordinator's host reaches it (0.0.0.0: this host's address toward it)
+            reached = advertised(f"tcp://{server.host}:{server.port}", self.coordinator)
+            self.info.metrics = f"http{reached[3:]}/metrics"
+            log.info("metrics at %s", self.info.metrics)
         self.control = self.context.socket(zmq.DEALER)
         self.control.setsockopt(zmq.IDENTITY, self.info.name.encode())
         self.control.setsockopt(zmq.LINGER, 1000)
@@ -114,6 +127,8 @@ class WorkerDaemon:
                     if self.once and over:
                         break
         finally:
+            if server is not None:
+                await server.stop()
             heartbeat.stop()
             self.send("bye", {"name": self.info.name})
             self.inbox.close()
@@ -172,6 +187,8 @@ class WorkerDaemon:
                                                        partial(self._snapshot, run_id))
                     stateful += [[s.name, s.ctx.instance] for s in worker.checkpointer.slots]
                 parts.append((worker, transport))
+            if self.metrics is not None:
+                self.metrics.deployed(parts)
             self.send("ready", {"run": run_id, "stateful": stateful})
             start = await self._expect("start", run_id)
             if start is None:
@@ -186,6 +203,8 @@ class WorkerDaemon:
             log.exception("run %s failed", run_id)
             self.send("failed", {"run": run_id, "error": f"{type(exc).__name__}: {exc}"})
         finally:
+            if self.metrics is not None and parts:
+                self.metrics.retire()
             for transport in transports.values():
                 transport.close(0 if self.regenerate else 2000)
         return not self.regenerate
@@ -279,7 +298,10 @@ class WorkerDaemon:
 
     def _send_stats(self, run_id: str, parts: list[tuple[Worker, ZmqTransport]]) -> None:
         for worker, transport in parts:
-            self.send("stats", {"run": run_id, "role": worker.name, "stats": worker_stats(worker, transport)})
+            stats = worker_stats(worker, transport)
+            if self.metrics is not None:
+                self.metrics.observe_stats(worker.name, stats)
+            self.send("stats", {"run": run_id, "role": worker.name, "stats": stats})
 
 
 def restored_notify(raw: dict[str, Any]) -> dict[str, dict[int, list[int]]]:
@@ -287,12 +309,14 @@ def restored_notify(raw: dict[str, Any]) -> dict[str, dict[int, list[int]]]:
     return {op: {int(i): [int(e) for e in epochs] for i, epochs in per.items()} for op, per in raw.items()}
 
 
-def run_worker(info: WorkerInfo, coordinator: str, bind: str, once: bool) -> int:
-    """Run the daemon on a uvloop event loop until shutdown."""
+def run_worker(info: WorkerInfo, coordinator: str, bind: str, once: bool,
+               metrics: tuple[str, int] | None = None) -> int:
+    """Run the daemon on a uvloop event loop until shutdown; `metrics`: (host, port) to serve
+    Prometheus metrics on."""
     from streamflow.runtime import run_coroutine
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format=f"%(asctime)s {info.name} %(levelname)s %(message)s")
-    daemon = WorkerDaemon(info, coordinator, bind, once)
+    daemon = WorkerDaemon(info, coordinator, bind, once, metrics)
     return run_coroutine(daemon.serve())
 
 

@@ -39,7 +39,7 @@ DEFAULT_CREDIT_WINDOW = 16 * 1024 * 1024
 class Channel:
     """Sender side of one (edge, receiver) channel: bytes of credit left."""
 
-    __slots__ = ("edge", "peer", "credit", "bytes_sent", "messages")
+    __slots__ = ("edge", "peer", "credit", "bytes_sent", "messages", "stalls")
 
     def __init__(self, edge: int, peer: str, credit: int) -> None:
         self.edge = edge
@@ -47,6 +47,7 @@ class Channel:
         self.credit = credit
         self.bytes_sent = 0
         self.messages = 0
+        self.stalls = 0  # times the channel ran out of credit (counted when credit returns)
 
 
 def advertised(bind: str, toward: str | None = None) -> str:
@@ -213,7 +214,10 @@ class ZmqTransport:
                     flat = header[1]
                     worker.tracker.apply(zip(flat[0::3], flat[1::3], flat[2::3]))
                 elif kind == CREDIT:
-                    self.channels[(header[1], peer)].credit += header[2]
+                    channel = self.channels[(header[1], peer)]
+                    if channel.credit <= 0:
+                        channel.stalls += 1
+                    channel.credit += header[2]
                 handled += 1
                 if handled >= 256:  # let the scheduler run; come back for the rest
                     assert self._loop is not None

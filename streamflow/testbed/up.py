@@ -201,8 +201,11 @@ def _spawn(state: State, backend: cgroups.Backend, name: str, host: Host | None,
 def _start_worker(state: State, host: Host, topo: Topology, backend: cgroups.Backend, coordinator: str) -> None:
     from streamflow.cluster.local import worker_command
     net = topo.hosts[host.name]
+    # metrics on any free port of the namespace's own interfaces; the worker registers the address
+    # the coordinator reaches it at
     cmd = worker_command(host.name, host.tier, coordinator, device=host.device, cost_per_hour=host.cost_per_hour,
-                         threads=host.threads, bind=f"tcp://{net.address}:0") + ["--preload"]
+                         threads=host.threads, bind=f"tcp://{net.address}:0", metrics_port=0) + \
+        ["--preload", "--metrics-host", "0.0.0.0"]
     proc = _spawn(state, backend, host.name, host, ["ip", "netns", "exec", net.namespace, *cmd])
     state.doc["hosts"][host.name] = {"tier": host.tier, "namespace": net.namespace, "address": net.address,
                                      "mgmt": net.mgmt, "cpus": host.cpus, "memory_mb": host.memory_mb,
