@@ -25,65 +25,72 @@ def infeasibility(problem: Problem) -> str:
             "forward-only traffic between tiers")
 
 
-def latency_infeasibility(problem: Problem) -> str:
-    """Like `infeasibility`, for a problem with a latency SLO: the floor or rates if they already
-    bind, else the SLO against the fastest possible path or one operator's capacity within it."""
+def fastest_path(problem: Problem, percentile: float = 0.99) -> tuple[float, dict[str, tuple[float, str]]]:
+    """A lower bound on any plan's latency percentile: every operator on its fastest worker,
+    variant (among those some accuracy-feasible combination uses) and batch, nearly idle, with
+    the cheapest way in; and that per operator (ms, what)."""
     from planner.latency import transfer_ms, worker_ms
-    slo = problem.slo
-    assert slo is not None
-    plain = infeasibility(problem)
-    if not plain.startswith("no assignment"):
-        return plain
-    ok = [c for c in all_combinations(problem) if c.accuracy >= problem.threshold - 1e-9]
+    ok = [c for c in all_combinations(problem) if c.accuracy >= problem.threshold - 1e-9] or all_combinations(problem)
     lowest = problem.levels()[0]
-    req = problem.required_rates()
-
-    def options(op: str):
-        """(latency alone incl. the cheapest way in, rate at the highest level within `budget`)."""
+    fastest: dict[str, tuple[float, str]] = {}
+    for op in problem.operators:
+        best = (float("inf"), "")
         for k in {c.variants[op] for c in ok}:
             for bs in problem.batch_options(op):
                 ms = problem.service_ms(op, k, bs)
                 for w in problem.workers:
                     if not ms[w.index] > 0:
                         continue
-                    into = 0.0
-                    for e in problem.in_edges(op):
-                        src = [problem.sources[e.src].tier] if e.src in problem.sources else range(w.tier + 1)
-                        size = e.size("default" if e.src in problem.sources else c_any(e.src), k)
-                        into = max(into, min(transfer_ms(problem, p, w.tier, size) for p in src if p <= w.tier)
-                                   if any(p <= w.tier for p in src) else float("inf"))
-                    yield k, bs, w, into, float(ms[w.index])
-
-    def c_any(op: str) -> str:
-        return next(iter(ok)).variants[op]
-
-    fastest: dict[str, tuple[float, str]] = {}
-    for op in problem.operators:
-        best = (float("inf"), "")
-        for k, bs, w, into, ms in options(op):
-            lat = into + worker_ms(ms, bs, lowest, slo.percentile)
-            if lat < best[0]:
-                best = (lat, f"{op}: {k} batch {bs.size} on {w.name}")
+                    into = max([_cheapest_in(problem, e, w.tier, k) for e in problem.in_edges(op)], default=0.0)
+                    lat = into + worker_ms(float(ms[w.index]), bs, lowest, percentile)
+                    if lat < best[0]:
+                        best = (lat, f"{op}: {k} batch {bs.size} on {w.name}")
         fastest[op] = best
-    pre: dict[str, float] = {}
+    done: dict[str, float] = {}
     for op in problem.operators:
-        pre[op] = max([pre[e.src] + fastest[e.src][0] for e in problem.in_edges(op) if e.src in problem.operators],
-                      default=0.0)
-    post: dict[str, float] = {}
-    for op in reversed(list(problem.operators)):
-        post[op] = max([post[e.dst] + fastest[e.dst][0] for e in problem.out_edges(op)], default=0.0)
-    path = max(pre[o] + fastest[o][0] + post[o] for o in problem.operators)
+        done[op] = fastest[op][0] + max([done[e.src] for e in problem.in_edges(op) if e.src in done], default=0.0)
+    return done[problem.sink], fastest
+
+
+def _cheapest_in(problem: Problem, e, tier: int, variant: str) -> float:
+    """The quickest transfer into a worker on `tier` over edge e (from any tier that may send)."""
+    from planner.latency import transfer_ms
+    if e.src in problem.sources:
+        p = problem.sources[e.src].tier
+        return transfer_ms(problem, p, tier, e.size("default", variant)) if p <= tier else float("inf")
+    size = min(e.size(ku, variant) for ku in problem.operators[e.src].variants)
+    return min(transfer_ms(problem, p, tier, size) for p in range(tier + 1))
+
+
+def latency_infeasibility(problem: Problem) -> str:
+    """Like `infeasibility`, for a problem with a latency SLO: the floor or rates if they already
+    bind, else the SLO against the fastest possible path or one operator's capacity within it."""
+    from planner.latency import worker_ms
+    slo = problem.slo
+    assert slo is not None
+    plain = infeasibility(problem)
+    if not plain.startswith("no assignment"):
+        return plain
+    path, fastest = fastest_path(problem, slo.percentile)
     if path > slo.ms:
         where = "; ".join(f"{fastest[o][1]} {fastest[o][0]:.0f} ms" for o in problem.operators)
         return (f"the {slo.label} latency SLO of {slo.ms:g} ms is below the fastest possible path, "
                 f"{path:.0f} ms ({where}, each worker nearly idle)")
+    ok = [c for c in all_combinations(problem) if c.accuracy >= problem.threshold - 1e-9]
+    req = problem.required_rates()
     for op in problem.operators:
-        budget = slo.ms - pre[op] - post[op]
+        budget = slo.ms - (path - fastest[op][0])    # what the other operators leave at best
         per_worker: dict[str, float] = {}
-        for k, bs, w, into, ms in options(op):
-            for u in problem.levels():
-                if into + worker_ms(ms, bs, u, slo.percentile) <= budget:
-                    per_worker[w.name] = max(per_worker.get(w.name, 0.0), u * 1000.0 / ms)
+        for k in {c.variants[op] for c in ok}:
+            for bs in problem.batch_options(op):
+                ms = problem.service_ms(op, k, bs)
+                for w in problem.workers:
+                    if not ms[w.index] > 0:
+                        continue
+                    into = max([_cheapest_in(problem, e, w.tier, k) for e in problem.in_edges(op)], default=0.0)
+                    for u in problem.levels():
+                        if into + worker_ms(float(ms[w.index]), bs, u, slo.percentile) <= budget:
+                            per_worker[w.name] = max(per_worker.get(w.name, 0.0), u * 1000.0 / float(ms[w.index]))
         total = sum(per_worker.values())
         if total < req[op] - 1e-9:
             return (f"{op} needs {req[op]:g}/s within the {slo.label} latency SLO of {slo.ms:g} ms; the workers "

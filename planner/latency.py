@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import mpmath
+import numpy as np
 
 from planner.problem import BatchSetting, Problem
 
@@ -146,11 +147,27 @@ def batch_combinations(problem: Problem) -> list[dict[str, BatchSetting]]:
     return out
 
 
-def at_setting(problem: Problem, batch: dict[str, BatchSetting], level: float) -> Problem:
+def source_transfer_ms(problem: Problem, op: str, variant: str, tier: int) -> float:
+    """The slowest transfer from op's sources into a worker on `tier` (0 without sources)."""
+    return max([transfer_ms(problem, problem.sources[e.src].tier, tier, e.size("default", variant))
+                for e in problem.in_edges(op) if e.src in problem.sources], default=0.0)
+
+
+def at_setting(problem: Problem, batch: dict[str, BatchSetting], level: float, mask: bool = False) -> Problem:
     """The problem as a latency-blind planner sees it at fixed batch sizes, every worker planned
-    to at most `level` of its capacity there, and no SLO (checked afterwards on the original)."""
-    latency = {op: {k: problem.service_ms(op, k, batch[op]) for k in spec.variants}
+    to at most `level` of its capacity there, and no SLO (checked afterwards on the original).
+    With `mask`, workers that alone (transfer from the sources + own latency at `level`) would
+    exceed it are taken out (their latency set to nan)."""
+    latency = {op: {k: problem.service_ms(op, k, batch[op]).copy() for k in spec.variants}
                for op, spec in problem.operators.items()}
-    out = replace(problem, latency_ms=latency, utilization=level, slo=None)
+    if mask and problem.slo is not None:
+        for op, per in latency.items():
+            for k, ms in per.items():
+                for w in problem.workers:
+                    alone = source_transfer_ms(problem, op, k, w.tier) + worker_ms(
+                        float(ms[w.index]), batch[op], level, problem.slo.percentile)
+                    if not alone <= problem.slo.ms:
+                        ms[w.index] = np.nan
+    out = replace(problem, latency_ms=latency, utilization=level, slo=None, by_batch={})
     out.__dict__["_cache"] = problem.__dict__.setdefault("_cache", {})   # accuracy only
     return out

@@ -118,7 +118,7 @@ class LatencySLO:
         return f"p{round(self.percentile * 100):d}"
 
 
-DEFAULT_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+DEFAULT_LEVELS = (0.2, 0.4, 0.6, 0.75, 0.85, 0.95)
 
 
 @dataclass(frozen=True)

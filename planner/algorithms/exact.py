@@ -59,7 +59,7 @@ from planner.diagnose import infeasibility, latency_infeasibility
 from planner.errors import InfeasibleError
 from planner.groups import BACKWARD, Groups, build_groups
 from planner.milp import Model
-from planner.latency import transfer_ms, worker_ms
+from planner.latency import source_transfer_ms, transfer_ms, worker_ms
 from planner.problem import BatchSetting, Problem
 
 TINY = 1e-9
@@ -100,6 +100,7 @@ def solve_exact(problem: Problem, time_limit: float | None = 60.0) -> tuple[Assi
     x: dict[tuple, int] = {}                # (op, variant, type, (batch, level)) -> rate
     n: dict[tuple, int] = {}                # (op, type, level) -> workers
     beta = _batch_choice(mdl, problem, m, allowed)
+    rest = _elsewhere(problem, g, allowed)
     for o in ops:
         ro = req[o]
         for t, members in enumerate(g.type_members):
@@ -112,7 +113,7 @@ def solve_exact(problem: Problem, time_limit: float | None = 60.0) -> tuple[Assi
                 for k in allowed[o]:
                     for bs in _batches(problem, o):
                         c = float(problem.capacity(o, k, bs, lvl)[rep])
-                        if c > 0 and (problem.slo is None or
+                        if c > 0 and (problem.slo is None or rest[o] + _into(problem, o, k, t, g) +
                                       _worker_latency(problem, o, k, bs, rep, lvl) <= problem.slo.ms + 1e-9):
                             kcap[k, bs] = c
                 if not kcap:
@@ -136,7 +137,7 @@ def solve_exact(problem: Problem, time_limit: float | None = 60.0) -> tuple[Assi
         if len(terms) > 1:
             mdl.row(terms, -np.inf, float(len(members)))
     if problem.slo is not None:
-        _latency_rows(mdl, problem, g, n, m, beta, allowed)
+        _latency_rows(mdl, problem, g, x, n, m, beta, allowed)
 
     flows: dict[tuple[str, str], dict] = {}
     link: dict[tuple[int, int], list[tuple[int, float]]] = {}    # (tier, tier) -> traffic terms, KB/s
@@ -193,6 +194,37 @@ def _worker_latency(problem: Problem, op: str, k: str, bs: BatchSetting, w: int,
     return worker_ms(float(problem.service_ms(op, k, bs)[w]), bs, lvl, problem.slo.percentile)
 
 
+def _into(problem: Problem, o: str, k: str, t: int, g: Groups) -> float:
+    """The transfer into a worker of type t from o's sources (0 for inputs from operators)."""
+    return source_transfer_ms(problem, o, k, g.class_tier[g.type_class[t]])
+
+
+def _elsewhere(problem: Problem, g: Groups, allowed) -> dict[str, float]:
+    """Per operator, a lower bound on the latency every path through it spends at the other
+    operators (each on its fastest type, setting and level): a group whose own latency plus
+    this exceeds the SLO can carry no rate in any feasible plan, so it is left out (exact)."""
+    if problem.slo is None:
+        return {o: 0.0 for o in problem.operators}
+    floor: dict[str, float] = {}
+    for o in problem.operators:
+        best = math.inf
+        for t, members in enumerate(g.type_members):
+            for k in allowed[o]:
+                for bs in _batches(problem, o):
+                    for lvl in _levels(problem)[:1]:
+                        val = _worker_latency(problem, o, k, bs, members[0], lvl)
+                        best = min(best, val + _into(problem, o, k, t, g) if math.isfinite(val) else math.inf)
+        floor[o] = best if math.isfinite(best) else 0.0
+    before: dict[str, float] = {}
+    for o in problem.operators:
+        before[o] = max([before[e.src] + floor[e.src] for e in problem.in_edges(o) if e.src in problem.operators],
+                        default=0.0)
+    after: dict[str, float] = {}
+    for o in reversed(list(problem.operators)):
+        after[o] = max([after[e.dst] + floor[e.dst] for e in problem.out_edges(o)], default=0.0)
+    return {o: before[o] + after[o] for o in problem.operators}
+
+
 def _batch_choice(mdl: Model, problem: Problem, m, allowed) -> dict[str, dict]:
     """beta[op][(variant, batch)] in {0,1}, summing to m[op][variant]; empty with one batch option."""
     beta: dict[str, dict] = {}
@@ -207,20 +239,18 @@ def _batch_choice(mdl: Model, problem: Problem, m, allowed) -> dict[str, dict]:
     return beta
 
 
-def _latency_rows(mdl: Model, problem: Problem, g: Groups, n, m, beta, allowed) -> None:
+def _latency_rows(mdl: Model, problem: Problem, g: Groups, x, n, m, beta, allowed) -> None:
     """Completion times A[op] >= A[input] + transfer + latency of every worker group in use.
 
     delta[o,t,l] = 1 when workers of type t serve o at level l; dtier[u,p] = 1 when u uses tier p.
     A group's latency is sum over settings of its latency x the setting's binary (one is on); the
-    rows are relaxed by big-M when their groups are off. A[sink] <= SLO."""
+    rows are relaxed by big-M when their groups are off (M per row: the most its other terms can
+    reach). A[sink] <= SLO. Valid rows A[o] >= A[u] + the least latency of o's chosen setting on
+    any worker tighten the relaxation along paths."""
     slo = problem.slo
     assert slo is not None
     ops = list(problem.operators)
-    big_l = 2.0 * slo.ms + 1.0
-    tiers = range(problem.num_tiers)
-    t_max = max((transfer_ms(problem, p, q, max(e.sizes.values())) for e in problem.edges
-                 for p in tiers for q in tiers), default=0.0)
-    big_m = slo.ms + t_max + big_l + 1.0
+    big_l = slo.ms + 1.0          # any latency above the SLO is as infeasible as this
     done = {o: mdl.var(0.0, slo.ms) for o in ops}
     delta = {key: mdl.var(0, 1, integer=True) for key in n}
     tier_of = {t: g.class_tier[g.type_class[t]] for t in range(g.num_types)}
@@ -241,6 +271,16 @@ def _latency_rows(mdl: Model, problem: Problem, g: Groups, n, m, beta, allowed) 
                 choice = beta[o].get((k, bs), m[o][k])
                 terms.append((choice, -min(big_l, _worker_latency(problem, o, k, bs, rep, lvl))))
         return terms
+
+    least: dict[tuple, float] = {}      # (o, k, batch) -> least latency on any type and level
+    for (o, k, t, (bs, lvl)) in x:
+        val = _into(problem, o, k, t, g) + _worker_latency(problem, o, k, bs, g.type_members[t][0], lvl)
+        least[o, k, bs] = min(least.get((o, k, bs), math.inf), val)
+    for o in ops:
+        lb = [(beta[o].get((k, bs), m[o][k]), -val) for (oo, k, bs), val in least.items() if oo == o]
+        for e in problem.in_edges(o):
+            up = [] if e.src in problem.sources else [(done[e.src], -1.0)]
+            mdl.row([(done[o], 1.0)] + up + lb, 0.0, np.inf)
 
     pair: dict[tuple, int] = {}
 
@@ -277,7 +317,10 @@ def _latency_rows(mdl: Model, problem: Problem, g: Groups, n, m, beta, allowed) 
                         continue
                     const = transfer_ms(problem, p, q, 0.0)
                     per_kb = transfer_ms(problem, p, q, 1.0) - const
-                    terms = [(done[o], 1.0), (d, -big_m)] + latency_terms(o, t, lvl)
+                    lat = latency_terms(o, t, lvl)
+                    big_m = (slo.ms + const + per_kb * (size0 + sum(s for _, s in sterms))
+                             + max(-c for _, c in lat) + 1.0)
+                    terms = [(done[o], 1.0), (d, -big_m)] + lat
                     terms += [(v, -per_kb * s) for v, s in sterms]
                     rhs = const + per_kb * size0 - big_m
                     if e.src not in problem.sources:

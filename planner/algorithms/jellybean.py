@@ -266,7 +266,7 @@ def solve_jellybean(problem: Problem) -> Assignment:
     for batch in batch_combinations(problem):
         for level in problem.levels():
             try:
-                a = _solve_jellybean(at_setting(problem, batch, level))
+                a = _solve_jellybean(at_setting(problem, batch, level, mask=True))
             except InfeasibleError:
                 continue
             a.batch = dict(batch)
