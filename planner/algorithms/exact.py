@@ -54,12 +54,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from planner.accuracy import all_combinations
-from planner.costmodel import Assignment
+from planner.costmodel import Assignment, evaluate
 from planner.diagnose import infeasibility, latency_infeasibility
 from planner.errors import InfeasibleError
 from planner.groups import BACKWARD, Groups, build_groups
-from planner.milp import Model
 from planner.latency import source_transfer_ms, transfer_ms, worker_ms
+from planner.milp import Model
 from planner.problem import BatchSetting, Problem
 
 TINY = 1e-9
@@ -79,7 +79,20 @@ class ExactInfo:
 
 
 def solve_exact(problem: Problem, time_limit: float | None = 60.0) -> tuple[Assignment, ExactInfo]:
-    """Build and solve the MILP; return the decoded assignment and what was proven."""
+    """Build and solve the MILP; return the decoded assignment and what was proven.
+
+    Under an SLO it first solves without the completion-time rows (groups that cannot meet the SLO
+    are still left out): a relaxation, so if its plan meets the SLO by the cost model, that plan
+    is optimal for the full MILP too, and the harder model is skipped. With one ML operator the
+    relaxation is the full problem."""
+    if problem.slo is not None:
+        a, info = _solve(problem, time_limit, latency_rows=False)   # infeasible here: infeasible
+        if info.status == 0 and evaluate(problem, a).feasible:
+            return a, info
+    return _solve(problem, time_limit, latency_rows=problem.slo is not None)
+
+
+def _solve(problem: Problem, time_limit: float | None, latency_rows: bool) -> tuple[Assignment, ExactInfo]:
     g = build_groups(problem)
     req = problem.required_rates()
     ops = list(problem.operators)
@@ -136,7 +149,7 @@ def solve_exact(problem: Problem, time_limit: float | None = 60.0) -> tuple[Assi
         terms = [(var, 1.0) for (o, tt, _l), var in n.items() if tt == t]
         if len(terms) > 1:
             mdl.row(terms, -np.inf, float(len(members)))
-    if problem.slo is not None:
+    if latency_rows:
         _latency_rows(mdl, problem, g, x, n, m, beta, allowed)
 
     flows: dict[tuple[str, str], dict] = {}
