@@ -29,27 +29,33 @@ def fastest_path(problem: Problem, percentile: float = 0.99) -> tuple[float, dic
     """A lower bound on any plan's latency percentile: every operator on its fastest worker,
     variant (among those some accuracy-feasible combination uses) and batch, nearly idle, with
     the cheapest way in; and that per operator (ms, what)."""
-    from planner.latency import transfer_ms, worker_ms
+    from planner.latency import worker_ms
     ok = [c for c in all_combinations(problem) if c.accuracy >= problem.threshold - 1e-9] or all_combinations(problem)
     lowest = problem.levels()[0]
     fastest: dict[str, tuple[float, str]] = {}
     for op in problem.operators:
         best = (float("inf"), "")
-        for k in {c.variants[op] for c in ok}:
-            for bs in problem.batch_options(op):
-                ms = problem.service_ms(op, k, bs)
-                for w in problem.workers:
-                    if not ms[w.index] > 0:
-                        continue
-                    into = max([_cheapest_in(problem, e, w.tier, k) for e in problem.in_edges(op)], default=0.0)
-                    lat = into + worker_ms(float(ms[w.index]), bs, lowest, percentile)
-                    if lat < best[0]:
-                        best = (lat, f"{op}: {k} batch {bs.size} on {w.name}")
+        for k, bs, w, into, ms in _options(problem, op, ok):
+            lat = into + worker_ms(ms, bs, lowest, percentile)
+            if lat < best[0]:
+                best = (lat, f"{op}: {k} batch {bs.size} on {w.name}")
         fastest[op] = best
     done: dict[str, float] = {}
     for op in problem.operators:
         done[op] = fastest[op][0] + max([done[e.src] for e in problem.in_edges(op) if e.src in done], default=0.0)
     return done[problem.sink], fastest
+
+
+def _options(problem: Problem, op: str, ok: list):
+    """(variant, batch, worker, quickest transfer in, ms per request) for every worker that can
+    run one of op's accuracy-feasible variants."""
+    for k in {c.variants[op] for c in ok}:
+        for bs in problem.batch_options(op):
+            ms = problem.service_ms(op, k, bs)
+            for w in problem.workers:
+                if ms[w.index] > 0:
+                    into = max([_cheapest_in(problem, e, w.tier, k) for e in problem.in_edges(op)], default=0.0)
+                    yield k, bs, w, into, float(ms[w.index])
 
 
 def _cheapest_in(problem: Problem, e, tier: int, variant: str) -> float:
@@ -81,16 +87,10 @@ def latency_infeasibility(problem: Problem) -> str:
     for op in problem.operators:
         budget = slo.ms - (path - fastest[op][0])    # what the other operators leave at best
         per_worker: dict[str, float] = {}
-        for k in {c.variants[op] for c in ok}:
-            for bs in problem.batch_options(op):
-                ms = problem.service_ms(op, k, bs)
-                for w in problem.workers:
-                    if not ms[w.index] > 0:
-                        continue
-                    into = max([_cheapest_in(problem, e, w.tier, k) for e in problem.in_edges(op)], default=0.0)
-                    for u in problem.levels():
-                        if into + worker_ms(float(ms[w.index]), bs, u, slo.percentile) <= budget:
-                            per_worker[w.name] = max(per_worker.get(w.name, 0.0), u * 1000.0 / float(ms[w.index]))
+        for _k, bs, w, into, ms in _options(problem, op, ok):
+            for u in problem.levels():
+                if into + worker_ms(ms, bs, u, slo.percentile) <= budget:
+                    per_worker[w.name] = max(per_worker.get(w.name, 0.0), u * 1000.0 / ms)
         total = sum(per_worker.values())
         if total < req[op] - 1e-9:
             return (f"{op} needs {req[op]:g}/s within the {slo.label} latency SLO of {slo.ms:g} ms; the workers "
