@@ -182,6 +182,7 @@ def plot_profile(problem: dict[str, Any], path: Path) -> Path:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
     profiles = {p["operator"]: p["variants"] for p in problem["accuracy"]["per_operator_profiles"]}
     ops = list(problem["execution_latency_ms_by_batch"])
     fig, axes = plt.subplots(1, len(ops), figsize=(6.5 * len(ops), 4.5), squeeze=False)
@@ -207,6 +208,7 @@ def plot_profile(problem: dict[str, Any], path: Path) -> Path:
                     ax.annotate(n, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
         ax.axhline(problem["accuracy"]["threshold"], color="grey", linestyle="--", linewidth=1, label="floor")
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())   # minor labels overlap
         ax.set_xlabel("ms per frame (best batch size)")
         ax.set_ylabel("accuracy (%)")
         ax.set_title(f"{problem['problem']}: {op}")
