@@ -12,7 +12,8 @@ M/D/1 queue at its planned utilisation rho = rate x ms per request / 1000. Poiss
 pessimistic for cameras (periodic frames, split round robin); deterministic service is the
 profiled mean. The waiting-time quantile is Erlang's exact M/D/1 distribution,
     P(W <= t) = (1 - rho) sum_{k=0}^{floor(t/D)} (rho (k - t/D))^k / k! exp(-rho (k - t/D)),
-evaluated in high precision (mpmath), in units of the per-request service time D.
+evaluated in high precision (mpmath), in units of the per-request service time D; above 97 % load
+its exponential tail rho exp(-2 (1 - rho) t / D) (heavy traffic), which the series would take long for.
 
 Composition: an operator's completion time is the latest over the workers serving it of (its
 inputs' completion + the slowest link from a tier the input uses into the worker's tier + the
@@ -34,6 +35,7 @@ import numpy as np
 from planner.problem import BatchSetting, Problem
 
 TOL = 1e-9
+HEAVY = 0.97   # above this load, P(W > t) = rho exp(-2 (1 - rho) t): within 2 % of Erlang's at 0.95
 
 
 @lru_cache(maxsize=4096)
@@ -43,6 +45,8 @@ def md1_wait_quantile(rho: float, p: float) -> float:
         return 0.0
     if rho >= 1:
         return math.inf
+    if rho > HEAVY:   # the series needs ~rho t terms at ~t digits: the exponential tail instead
+        return math.log(rho / (1 - p)) / (2 * (1 - rho))
 
     def cdf(t: float) -> float:
         with mpmath.workdps(int(30 + 1.2 * rho * t)):
