@@ -182,28 +182,33 @@ def plot_profile(problem: dict[str, Any], path: Path) -> Path:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
     profiles = {p["operator"]: p["variants"] for p in problem["accuracy"]["per_operator_profiles"]}
     ops = list(problem["execution_latency_ms_by_batch"])
     fig, axes = plt.subplots(1, len(ops), figsize=(6.5 * len(ops), 4.5), squeeze=False)
     for ax, op in zip(axes[0], ops):
         per_variant = problem["execution_latency_ms_by_batch"][op]
-        machines = sorted({m for v in per_variant.values() for m in v})
-        for marker, machine in zip("osD^v<>", machines):
+        hosts = {w["name"]: w for w in problem["workers"]}
+        kinds: dict[tuple, str] = {}   # one marker per kind of worker (device, threads, quota)
+        for name in sorted({n for v in per_variant.values() for n in v}):
+            w = hosts.get(name, {})
+            kinds.setdefault((w.get("device"), w.get("threads"), w.get("cpus")), name)
+        for marker, ((device, threads, cpus), name) in zip("osD^v<>", sorted(kinds.items(), key=str)):
             xs, ys, names = [], [], []
-            for variant, by_machine in per_variant.items():
-                ms = min(by_machine[machine].values())
+            for variant, by_worker in per_variant.items():
+                ms = min(by_worker[name].values())
                 acc = profiles[op][variant]["samples"][-1]["output_accuracy"]
                 xs.append(ms)
                 ys.append(acc)
                 names.append(variant)
-            parts = machine.strip("()").replace("'", "").split(", ")
-            label = f"{parts[0]}, {parts[1]} thread(s)" + (f", {parts[2]} cpus" if len(parts) > 2 else "")
+            label = f"{name}: {device}, {threads} thread(s)" + (f", {cpus} cpus" if cpus is not None else "")
             ax.scatter(xs, ys, marker=marker, label=label)
-            if machine == machines[0]:  # label each variant once
+            if marker == "o":  # label each variant once
                 for x, y, n in zip(xs, ys, names):
                     ax.annotate(n, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
         ax.axhline(problem["accuracy"]["threshold"], color="grey", linestyle="--", linewidth=1, label="floor")
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())   # minor labels overlap
         ax.set_xlabel("ms per frame (best batch size)")
         ax.set_ylabel("accuracy (%)")
         ax.set_title(f"{problem['problem']}: {op}")

@@ -148,11 +148,14 @@ def print_summary(report: dict[str, Any], path: str) -> None:
     console.print(f"throughput: {t['throughput_per_s'] or 0:,.1f} {t.get('unit', 'records')}/s from the sources; "
                   f"epoch latency (sources close an epoch -> sinks complete it) p50 {ms(lat['p50'])} ms, "
                   f"p99 {ms(lat['p99'])} ms", highlight=False)
-    for name, op in report["operators"].items():
-        if "record_latency_ms" in op:
-            r = op["record_latency_ms"]
-            console.print(f"latency, source -> {name}: p50 {ms(r['p50'])} ms, p99 {ms(r['p99'])} ms "
-                          f"per {t.get('unit', 'record').rstrip('s')}", highlight=False)
+    for name, r in report.get("sink_latency_ms", {}).items():
+        line = (f"latency, source -> {name}: p50 {ms(r['p50'])} ms, p95 {ms(r['p95'])} ms, p99 {ms(r['p99'])} ms "
+                f"per {t.get('unit', 'record').rstrip('s')}")
+        if "within_slo" in r:
+            line += f"; {r['within_slo'] * 100:.1f} % within the SLO of {r['slo_ms']:g} ms"
+        for pct, value in r.get("predicted", {}).items():
+            line += f" (planner predicted {pct} {ms(value)} ms)"
+        console.print(line, highlight=False)
     from streamflow.cluster.shares import describe
     for text in describe(report.get("shares", {})):
         console.print(text, highlight=False)
