@@ -171,7 +171,12 @@ class Coordinator(Recovering, Reconfiguring):
             return None
         identity, frames = msg
         assert identity is not None
-        try:  # what does not fit is dropped and logged (validate.py)
+        return self.accept(identity, frames)
+
+    def accept(self, identity: bytes, frames: list[bytes]) -> tuple[str, str, Any] | None:
+        """One message from the control socket, as `_receive` returns it; what does not fit is
+        dropped and logged (validate.py), never raised."""
+        try:
             return self._accept(identity, frames)
         except Exception as exc:  # noqa: BLE001 - any malformed message, never the run
             self.drops.drop(identity, exc)
@@ -558,6 +563,8 @@ class Coordinator(Recovering, Reconfiguring):
                 del f[key]
         report = self.record.build(status, error, duration, self.observer, self.started_at)
         report["timeline"] = self.model.windows
+        report["dropped_messages"] = {"coordinator": self.drops.count, **{
+            role: stats.get("dropped", 0) for role, stats in self.record.latest.items()}}
         if self.options.slo_ms is not None:
             report["slo_ms"] = self.options.slo_ms
         events = [{"t_s": f["t_s"], "label": f"lost {f['worker']}"} for f in self.record.failures if "t_s" in f]

@@ -25,4 +25,5 @@ def worker_stats(worker: Worker, transport: Any = None) -> dict[str, Any]:
     if transport is not None:
         out["links"] = transport.link_bytes()
         out["bytes_received"] = transport.bytes_received
+        out["dropped"] = transport.drops.count  # malformed messages from the network
     return out

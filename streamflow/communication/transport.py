@@ -211,34 +211,9 @@ class ZmqTransport:
         if worker is None:
             return
         handled = 0
-        peers = self.peers
         try:
             while router.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-                frames = router.recv_multipart(zmq.NOBLOCK, copy=False)
-                try:  # what does not fit is dropped and logged (validate.py)
-                    peer = frames[0].bytes.decode()
-                    if peer not in peers or not 2 <= len(frames) <= validate.MAX_FRAMES:
-                        raise validate.Invalid("not a peer of this run" if peer not in peers else "frame count")
-                    header = validate.header(frames[1].bytes)
-                    kind = header[0]
-                    if kind == DATA:
-                        _, edge, epoch, bkind, meta = header
-                        payload = [f.buffer for f in frames[2:]]
-                        size = nbytes(payload)
-                        slot, port = self._edge_dst[edge]
-                        batch = decode(bkind, list(meta), payload)
-                        slot.queues[port].append((validate.epoch(epoch), batch))
-                        slot.remote_credit.append((peer, edge, size))
-                        self.bytes_received += size
-                    elif kind == PROGRESS and len(header) == 2:
-                        flat = validate.progress(header[1], self._n_locations)
-                        worker.tracker.apply(zip(flat[0::3], flat[1::3], flat[2::3]))
-                    elif kind == CREDIT:
-                        self.channels[(header[1], peer)].credit += validate.credit(header)
-                    else:
-                        raise validate.Invalid(f"unknown message kind {kind!r}")
-                except Exception as exc:  # noqa: BLE001 - any malformed message, never the run
-                    self.drops.drop(frames[0].bytes, exc)
+                self.receive(router.recv_multipart(zmq.NOBLOCK, copy=False))
                 handled += 1
                 if handled >= 256:  # let the scheduler run; come back for the rest
                     assert self._loop is not None
@@ -248,6 +223,36 @@ class ZmqTransport:
             return
         if handled:
             worker.wake()
+
+    def receive(self, frames: list[zmq.Frame]) -> None:
+        """Handle one message [peer identity, header, payload...]; what does not fit is dropped
+        and logged (validate.py), never raised."""
+        worker = self.worker
+        assert worker is not None
+        try:
+            peer = frames[0].bytes.decode()
+            if peer not in self.peers or not 2 <= len(frames) <= validate.MAX_FRAMES:
+                raise validate.Invalid("not a peer of this run" if peer not in self.peers else "frame count")
+            header = validate.header(frames[1].bytes)
+            kind = header[0]
+            if kind == DATA:
+                _, edge, epoch, bkind, meta = header
+                payload = [f.buffer for f in frames[2:]]
+                size = nbytes(payload)
+                slot, port = self._edge_dst[edge]
+                batch = decode(bkind, list(meta), payload)
+                slot.queues[port].append((validate.epoch(epoch), batch))
+                slot.remote_credit.append((peer, edge, size))
+                self.bytes_received += size
+            elif kind == PROGRESS and len(header) == 2:
+                flat = validate.progress(header[1], self._n_locations)
+                worker.tracker.apply(zip(flat[0::3], flat[1::3], flat[2::3]))
+            elif kind == CREDIT:
+                self.channels[(header[1], peer)].credit += validate.credit(header)
+            else:
+                raise validate.Invalid(f"unknown message kind {kind!r}")
+        except Exception as exc:  # noqa: BLE001 - any malformed message, never the run
+            self.drops.drop(frames[0].bytes if frames else b"?", exc)
 
     def close(self, linger_ms: int = 2000) -> None:
         """`linger_ms` 0 when the generation was aborted: nothing of it may arrive later."""
