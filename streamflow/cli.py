@@ -13,7 +13,9 @@ from streamflow.errors import StreamflowError
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from streamflow.imports import restrict
     from streamflow.plan import build_graph, load_plan
+    restrict(args.allow_import)  # what a worker would accept
     plan = load_plan(args.plan)
     graph, placement = build_graph(plan)
     print(f"{args.plan}: ok: {len(graph.operators)} operators, {len(graph.edges)} edges, "
@@ -52,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("validate", help="check a plan.json and its dataflow graph")
     p.add_argument("plan")
+    p.add_argument("--allow-import", metavar="PREFIX", action="append", default=[],
+                   help="modules the plan may import code from, beyond the project's operators (repeatable)")
     p.set_defaults(func=_validate)
     keys = sub.add_parser("keys", help="CURVE key pairs for --keys").add_subparsers(dest="keys_command", required=True)
     p = keys.add_parser("generate", help="make a key pair DIR/NAME.key (public) and DIR/NAME.key_secret")

@@ -137,7 +137,10 @@ class WorkerDaemon:
                         break
         finally:
             heartbeat.stop()
-            self.send("bye", {"name": self.info.name})
+            try:  # without a connection (refused, never reached) a send would block for good
+                self.control.send_multipart(pack("bye", {"name": self.info.name}), zmq.NOBLOCK)
+            except zmq.Again:
+                pass
             self.inbox.close()
             self.control.disable_monitor()
             monitor.close(linger=0)
@@ -184,6 +187,7 @@ class WorkerDaemon:
                               deploy.get("speed"), deploy.get("base_dir", "."))
             if not all(isinstance(r, str) for r in roles):
                 raise StreamflowError("deploy.roles: expected names")
+            build_graph(plan)  # expressions and imports checked before any socket opens
             for role in roles:
                 transports[role] = ZmqTransport(self.context, role, self.bind, deploy.get("credit_window", 16 << 20),
                                                 observer=self.control, tag=run_id, security=self.security)

@@ -59,11 +59,11 @@ class _Check(ast.NodeVisitor):
     def visit_Call(self, node: ast.Call) -> None:
         if isinstance(node.func, ast.Name) and node.func.id not in FUNCTIONS:
             raise ValueError(f"{node.func.id!r} may not be called (only {', '.join(FUNCTIONS)})")
-        if not isinstance(node.func, ast.Name):
-            raise ValueError(f"only {', '.join(FUNCTIONS)} may be called")
         if any(k.arg is None for k in node.keywords):
             raise ValueError("** arguments are not allowed")
-        self.generic_visit(node)
+        self.generic_visit(node)  # the innermost offence first: __import__('os').system(...)
+        if not isinstance(node.func, ast.Name):
+            raise ValueError(f"only {', '.join(FUNCTIONS)} may be called")
 
     def visit_BinOp(self, node: ast.BinOp) -> None:
         if isinstance(node.op, (ast.Pow, ast.LShift)):
