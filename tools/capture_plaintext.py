@@ -21,30 +21,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import msgpack  # noqa: E402
 
-from streamflow.dataflow.source import Source  # noqa: E402
+from tools.bench_ops import FrameSource  # noqa: E402
 
 JPEG_SOI = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"  # start of image + the JFIF APP0 segment
 CANARY = "plaintext-canary-7f3a"
 ETH_P_ALL = 0x0003
 
 
-class JpegSource(Source):
-    """`count` records, each a JPEG-framed byte string and the canary, one per epoch."""
+class JpegSource(FrameSource):
+    """`count` batches of one record, a JPEG-framed byte string and the canary, one per epoch."""
 
     def __init__(self, count: int = 40, size: int = 20_000) -> None:
         self.count = count
-        self.body = os.urandom(size)
+        self.frame = [{"camera": CANARY, "jpeg": JPEG_SOI + os.urandom(size) + b"\xff\xd9"}]
         self.sent = 0
-
-    def poll(self, output: Any, budget: int) -> bool:
-        for _ in range(budget):
-            if self.sent >= self.count:
-                self.close()
-                return False
-            self.emit(output, self.sent, [{"camera": CANARY, "seq": self.sent,
-                                           "jpeg": JPEG_SOI + self.body + b"\xff\xd9"}])
-            self.sent += 1
-        return True
 
 
 def plan_doc(frames: int, folder: str) -> dict[str, Any]:
@@ -54,7 +44,7 @@ def plan_doc(frames: int, folder: str) -> dict[str, Any]:
             "sources": [{"name": "cam", "kind": "python", "worker": "w0",
                          "params": {"class": "tools.capture_plaintext:JpegSource", "args": {"count": frames}}}],
             "operators": [{"name": "seq", "kind": "map", "inputs": [{"from": "cam"}], "placement": [{"worker": "w1"}],
-                           "params": {"fn": {"expr": "{'seq': r['seq'], 'size': len(r['jpeg'])}"}}}],
+                           "params": {"fn": {"expr": "{'camera': len(r['camera']), 'size': len(r['jpeg'])}"}}}],
             "sinks": [{"name": "out", "from": "seq", "path": f"{folder}/out.jsonl", "worker": "w1"}]}
 
 
