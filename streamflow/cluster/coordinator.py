@@ -183,7 +183,7 @@ class Coordinator(Recovering, Reconfiguring):
             return None
 
     def _accept(self, identity: bytes, frames: list[bytes]) -> tuple[str, str, Any] | None:
-        sender = identity.decode()
+        sender = identity.decode(errors="replace")  # a client without an identity gets a binary one
         if sender.endswith("#hb"):
             if len(frames) != 2 or frames[0] != b"hb":
                 raise validate.Invalid("heartbeat is not ('hb', time)")
