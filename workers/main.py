@@ -8,8 +8,10 @@ import socket
 import sys
 from collections.abc import Sequence
 
+from streamflow.cluster.cli import add_security_arguments
 from streamflow.cluster.worker_process import WorkerInfo, run_worker
 from streamflow.errors import StreamflowError
+from streamflow.communication.security import SecurityError, require_keys, security_for
 
 DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
 
@@ -36,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="exit after one run")
     p.add_argument("--spare", action="store_true",
                    help="a spare: take over the operators of a worker a run loses (any plan worker of this tier)")
+    add_security_arguments(p, "this worker's key pair (NAME.key_secret, or the only secret key there) and the "
+                              "public keys it admits, the coordinator's as coordinator.key")
     p.add_argument("--preload", action="store_true",
                    help="import the model runtimes before registering (a host under a small CPU quota "
                         "otherwise spends seconds in imports that hold the GIL during a deployment)")
@@ -80,15 +84,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
         print(f"error: --metrics-port: expected 0..65535, got {args.metrics_port}", file=sys.stderr)
         return 2
+    name = args.name or f"{socket.gethostname()}-{args.tier}"
+    try:
+        require_keys(args.keys, args.insecure, [args.bind, args.coordinator], "--bind/--coordinator")
+        security = security_for(args.keys, name)
+    except SecurityError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_status
     limit_threads(args.threads)
     if args.preload:
         preload()
-    name = args.name or f"{socket.gethostname()}-{args.tier}"
     info = WorkerInfo(name=name, tier=args.tier, device=args.device, cost_per_hour=args.cost_per_hour,
                       threads=args.threads, spare=args.spare)
     try:
         metrics = None if args.metrics_port is None else (args.metrics_host, args.metrics_port)
-        return run_worker(info, args.coordinator, args.bind, args.once, metrics)
+        return run_worker(info, args.coordinator, args.bind, args.once, metrics, security,
+                          tuple(args.allow_import))
     except StreamflowError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

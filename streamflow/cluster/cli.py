@@ -48,15 +48,29 @@ def add_run_parser(sub: Any) -> None:
     p.add_argument("--http-host", default="127.0.0.1",
                    help="address the web view and metrics listen on (default 127.0.0.1; 0.0.0.0 for "
                         "every interface)")
+    add_security_arguments(p, "the coordinator's key pair (coordinator.key_secret) and the public keys it admits")
     p.add_argument("--inprocess", action="store_true",
                    help="debug: run every operator in this process, ignoring the placement")
     p.set_defaults(func=run_command)
 
 
+def add_security_arguments(p: argparse.ArgumentParser, keys_help: str) -> None:
+    """--keys, --insecure and --allow-import, alike for the coordinator and the workers."""
+    p.add_argument("--keys", metavar="DIR", default=None,
+                   help=f"CURVE keys (streamflow keys generate DIR): {keys_help}")
+    p.add_argument("--insecure", action="store_true",
+                   help="allow plaintext, unauthenticated sockets on a non-loopback address")
+    p.add_argument("--allow-import", metavar="PREFIX", action="append", default=[],
+                   help="modules plans may import code from, beyond the project's operators (repeatable)")
+
+
 def run_command(args: argparse.Namespace) -> int:
+    from streamflow.communication.security import require_keys
     from streamflow.errors import PlanError
+    from streamflow.imports import restrict
     from streamflow.plan import build_graph, load_plan
     from streamflow.runtime import run_coroutine
+    restrict(args.allow_import)  # reconfigured plans arrive over the network; ours obeys the same rule
     if args.speed is not None and args.speed < 0:
         raise PlanError("--speed: must be >= 0")
     if args.spares < 0 or (args.spares and not args.local):
@@ -87,11 +101,17 @@ def run_command(args: argparse.Namespace) -> int:
         if args.local:
             raise PlanError("--testbed and --local: choose one (the testbed's workers, or workers started here)")
         listen = coordinator_address(plan, args.state)
+        if args.keys is None and not args.insecure:
+            from streamflow.testbed.attach import testbed_keys
+            args.keys = testbed_keys(args.state)
+    if not args.local:
+        require_keys(args.keys, args.insecure, [listen], "--listen")
     options = Options(listen=listen, local=args.local, report=args.report, timeout=args.timeout,
                       wait=args.wait, credit_window=args.credit_window, quiet=args.quiet,
                       recovery_dir=args.recovery_dir, spares=args.spares, resume=bool(args.resume),
                       adapt=args.adapt, problem=args.problem, slo_ms=args.slo_ms,
-                      http_host=args.http_host, metrics_port=metrics_port, ui_port=args.ui)
+                      http_host=args.http_host, metrics_port=metrics_port, ui_port=args.ui, keys=args.keys,
+                      insecure=args.insecure, allow_import=tuple(args.allow_import))
     coordinator = Coordinator(plan, graph, placement, options)
     report = run_coroutine(coordinator.run())
     print_summary(report, str(coordinator.report_path))

@@ -31,4 +31,5 @@ def worker_stats(worker: Worker, transport: Any = None) -> dict[str, Any]:
         edges = worker.graph.edges
         out["channels"] = [[f"{edges[e].src}->{edges[e].dst}", peer, ch.bytes_sent, ch.messages, ch.stalls]
                            for (e, peer), ch in transport.channels.items()]
+        out["dropped"] = transport.drops.count  # malformed messages from the network
     return out
