@@ -340,6 +340,8 @@ class WorkerDaemon:
                 worker.close()
             except StreamflowError as exc:
                 outcome, error = "failed", error or str(exc)
+        for _worker, transport in parts:  # the last progress copies go before the outcome
+            transport.flush_observed()
         self._send_stats(run_id, parts)
         self.send(outcome, {"run": run_id, "error": error})
         if outcome == "done":

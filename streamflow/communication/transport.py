@@ -12,6 +12,11 @@ each worker's batches are applied in the order it made them (one FIFO connection
 the +1 for records a worker produced sits in the same batch as the -1 for what caused them, so a
 view built from whole batches may lag but never runs ahead.
 
+The coordinator's copies are gathered for up to OBSERVE_EVERY_S and sent as one batch: a
+concatenation of consecutive batches of one worker, applied at once, moves the observer's view
+from one state the worker passed through to a later one, so the observer may lag a few
+milliseconds more but still never runs ahead. Peers get every batch as it is made.
+
 Flow control: each (edge, receiver) channel starts with `credit_window` bytes; sending spends
 credit, consuming at the receiver grants it back. A worker does not poll sources or run
 operators whose output can reach a channel without credit, so in-flight data stays bounded.
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -40,6 +46,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 DATA, PROGRESS, CREDIT = 0, 1, 2
 DEFAULT_CREDIT_WINDOW = 16 * 1024 * 1024
+GRANT_FRACTION = 1 / 16
+"""Consumed bytes of a channel are granted back once they reach this fraction of its window."""
+OBSERVE_EVERY_S = 0.005
+"""Longest time a progress copy for the coordinator waits to be sent with the next ones."""
 
 
 class Channel:
@@ -109,6 +119,9 @@ class ZmqTransport:
         self.progress_batches = 0
         self.drops = validate.Drops(f"worker {name}")
         self._n_locations = 0
+        self._observed: list[int] = []  # flat progress items not yet copied to the observer
+        self._observed_at = 0.0
+        self._observe_timer: asyncio.TimerHandle | None = None
 
     # setup -------------------------------------------------------------------------------------
     def connect(self, peers: dict[str, str], keys: dict[str, str] | None = None) -> None:
@@ -188,12 +201,32 @@ class ZmqTransport:
         message = msgpack.packb((PROGRESS, flat))
         for dealer in self.peers.values():
             dealer.send(message)
-        if self.observer is not None:
-            self.observer.send_multipart([b"progress", message, self.tag])
         self.progress_batches += 1
+        if self.observer is None:
+            return
+        self._observed += flat
+        now = time.monotonic()
+        if now - self._observed_at >= OBSERVE_EVERY_S:
+            self.flush_observed(now)
+        elif self._observe_timer is None and self._loop is not None:
+            self._observe_timer = self._loop.call_later(OBSERVE_EVERY_S, self.flush_observed)
+
+    def flush_observed(self, now: float | None = None) -> None:
+        """Send the gathered progress copies to the coordinator as one batch."""
+        if self._observe_timer is not None:
+            self._observe_timer.cancel()
+            self._observe_timer = None
+        if self._observed and self.observer is not None and not self.closed:
+            self.observer.send_multipart([b"progress", msgpack.packb((PROGRESS, self._observed)), self.tag])
+            self._observed = []
+        self._observed_at = time.monotonic() if now is None else now
 
     def grant(self, credits: list[tuple[str, int, int]]) -> None:
-        """Give consumed bytes back to their senders, one credit message per (peer, edge)."""
+        """Give consumed bytes back to their senders, one credit message per (peer, edge) once
+        a channel's consumed bytes reach GRANT_FRACTION of the window. No deadlock: a sender
+        blocks only with no credit left, i.e. with a whole window in flight or ungranted, and
+        at most a fraction of it is ever held back here, so some of it is still in flight and
+        its consumption brings the channel over the threshold."""
         if self.closed:
             credits.clear()
             return
@@ -201,9 +234,10 @@ class ZmqTransport:
         for peer, edge, size in credits:
             grants[(peer, edge)] = grants.get((peer, edge), 0) + size
         credits.clear()
-        for (peer, edge), size in grants.items():
-            self.peers[peer].send(msgpack.packb((CREDIT, edge, size)))
-        grants.clear()
+        threshold = self.credit_window * GRANT_FRACTION
+        sent = [key for key, size in grants.items() if size >= threshold]
+        for key in sent:
+            self.peers[key[0]].send(msgpack.packb((CREDIT, key[1], grants.pop(key))))
 
     # receiving ---------------------------------------------------------------------------------
     def _drain(self) -> None:
@@ -261,6 +295,10 @@ class ZmqTransport:
 
     def close(self, linger_ms: int = 2000) -> None:
         """`linger_ms` 0 when the generation was aborted: nothing of it may arrive later."""
+        if not self.closed and linger_ms:
+            self.flush_observed()
+        elif self._observe_timer is not None:
+            self._observe_timer.cancel()
         self.closed = True
         if self._loop is not None:
             try:
