@@ -104,8 +104,9 @@ def dynamic_input(model: onnx.ModelProto) -> onnx.ModelProto:
             if len(dims) > index:
                 dims[index].Clear()
                 dims[index].dim_param = name
-    for value in model.graph.output:  # (batch, anchors, 85): the anchor count follows the input size
-        for index, dim in enumerate(list(value.type.tensor_type.shape.dim)[:2]):
+    for value in model.graph.output:  # YOLOX (batch, anchors, 85): the anchor count follows the input size
+        dims = list(value.type.tensor_type.shape.dim)
+        for index, dim in enumerate(dims[:2] if len(dims) == 3 else dims[:1]):
             dim.Clear()
             dim.dim_param = ("batch", "anchors")[index]
     del model.graph.value_info[:]
