@@ -264,12 +264,36 @@ def profile(args: argparse.Namespace, timer: Any, links: Any) -> int:
     out.write_text(json.dumps(problem, indent=1) + "\n")
     plot = plot_profile(problem, out.with_suffix(".png"))
     for op in workflow.ml_operators:
-        print(f"{op['name']}: " + ", ".join(f"{v} {accuracy[op['name']][v]:.1f}%" for v in op["variants"]))
+        print(variant_table(op, accuracy[op["name"]], latency[op["name"]], problem))
     for key, m in (measured or {}).items():
         print(f"link {key}: {m['mbps']:.1f} Mbit/s measured (configured {m['configured_mbps'] or 'unshaped'}), "
               f"round trip {m['rtt_ms']:.1f} ms")
     print(f"problem written to {out}; accuracy vs cost plotted in {plot}")
     return 0
+
+
+def variant_table(op: dict[str, Any], accuracy: dict[str, float], latency: dict[str, dict[str, dict]],
+                  problem: dict[str, Any]) -> str:
+    """One row per variant: its knobs, accuracy, ms per frame on each worker type (best batch
+    size) and the KB per frame it receives, as the planner will see them."""
+    from workers.variants import TAG_OF_RUNTIME, parse_variant
+    machines = sorted({m for per in latency.values() for m in per})
+    sizes = {r["to_variant"]: r["message_size_kb"] for e in problem["dataflow"]["edges"] if e["to"] == op["name"]
+             for r in e["message_size_kb_by_variant"] if r["from_variant"] == "default"}
+    head = ["variant", "size", "precision", "runtime", "filter", "accuracy %"] + [
+        "ms " + "/".join(m.strip("()").replace("'", "").split(", ")) for m in machines] + ["KB in"]
+    rows = [head]
+    for v in op["variants"]:
+        spec = parse_variant(v)
+        network = spec.model == "yolox_nano"
+        runtime = TAG_OF_RUNTIME.get(spec.runtime, "-") if network else "-"
+        kb = sizes.get(v, sizes.get("default"))
+        rows.append([v, str(spec.size or "-"), spec.precision if network else "-", runtime,
+                     f"+diff{spec.diff:g}" if spec.diff is not None else "-", f"{accuracy[v]:.1f}"]
+                    + [f"{min(latency[v][m].values()):.1f}" for m in machines] + [f"{kb:.1f}" if kb else "-"])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    lines = [f"{op['name']}:"] + ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join(lines)
 
 
 def plot_profile(problem: dict[str, Any], path: Path) -> Path:
