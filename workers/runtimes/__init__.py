@@ -55,6 +55,15 @@ def load_runtime(kind: str, model_path: str | Path, device: str = "cpu", precisi
     raise ModelLoadError(f"unknown runtime {kind!r} (known: {', '.join(RUNTIMES)})")
 
 
+def runtime_module(name: str):
+    """Import an optional runtime package, or say in one line how to install it."""
+    import importlib
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise ModelLoadError(f"runtime {name} is not installed (pip install {name})") from None
+
+
 def fp16_fallback(precision: str, device: str, log) -> str:
     """fp16 runs on a GPU; on a CPU the runtime says so in one line and runs fp32."""
     if precision == "fp16" and not device.startswith("cuda"):

@@ -14,7 +14,7 @@ import numpy as np
 
 from workers.device import resolve_device
 from workers.errors import ModelLoadError
-from workers.runtimes import fp16_fallback, threads
+from workers.runtimes import fp16_fallback, runtime_module, threads
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +40,7 @@ class OnnxRuntime:
 
 def load(model_path: str | Path, device: str = "cpu", precision: str = "fp32") -> OnnxRuntime:
     """Open a session on CPU, or CUDA (falling back to CPU with one warning line)."""
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise ModelLoadError("runtime onnxruntime is not installed (pip install onnxruntime)") from None
+    ort = runtime_module("onnxruntime")
     from workers.runtimes.derived import fp16_model, with_free_size
     path = Path(model_path)
     resolved = resolve_device(device)

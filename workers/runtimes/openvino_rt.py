@@ -15,7 +15,7 @@ import numpy as np
 
 from workers.device import resolve_device
 from workers.errors import ModelLoadError
-from workers.runtimes import fp16_fallback, threads
+from workers.runtimes import fp16_fallback, runtime_module, threads
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +52,7 @@ class OpenVinoRuntime:
 
 def load(model_path: str | Path, device: str = "cpu", precision: str = "fp32") -> OpenVinoRuntime:
     """Read the model for the CPU, or the GPU plugin for cuda (falling back with one warning line)."""
-    try:
-        import openvino as ov
-    except ImportError:
-        raise ModelLoadError("runtime openvino is not installed (pip install openvino)") from None
+    ov = runtime_module("openvino")
     from workers.runtimes.derived import with_free_size
     path = Path(model_path)
     resolved = resolve_device(device)
@@ -73,8 +70,9 @@ def load(model_path: str | Path, device: str = "cpu", precision: str = "fp32") -
                     "INFERENCE_PRECISION_HINT": "f16" if precision == "fp16" else "f32"}
     if target == "CPU" and threads() is not None:
         config["INFERENCE_NUM_THREADS"] = threads()
+    runnable = with_free_size(path)  # ModelLoadError with one line for a missing or corrupt file
     try:
-        model = core.read_model(str(with_free_size(path)))
+        model = core.read_model(str(runnable))
     except Exception as exc:  # OpenVINO raises RuntimeError subclasses with long multi-line texts
         raise ModelLoadError(f"cannot load model {path} with OpenVINO: {str(exc).strip().splitlines()[-1][:160]}"
                              ) from None
