@@ -36,7 +36,7 @@ HISTOGRAM_GFLOPS = 0.0001  # colour histogram of a ~30x30 crop: a few thousand o
 RUNTIME_TAGS = {"cv2": "opencv", "torch": "torch", "ort": "onnxruntime", "ov": "openvino"}
 TAG_OF_RUNTIME = {v: k for k, v in RUNTIME_TAGS.items()}
 PRECISIONS = ("fp32", "fp16", "int8")
-INT8_RUNTIMES = ("onnxruntime", "openvino")  # they run the QDQ model workers.runtimes.quantize writes
+INT8_RUNTIMES = ("onnxruntime", "openvino")  # they run the QDQ model workers.runtimes.derived writes
 MAX_SIZE = 4096
 
 _NAME = re.compile(r"^(?P<model>[a-z][a-z0-9_]*)(?:@(?P<size>\d+))?(?::(?P<precision>fp32|fp16|int8))?"
