@@ -70,7 +70,7 @@ def fastest_runtime(op: dict[str, Any], variant: str, records: list[dict], cache
     """The installed CPU runtime that runs `variant` fastest here (one thread, batch 1), with the
     ms/frame of each; cached like every measurement."""
     import importlib.util
-    from workers.profiling.measure import time_variant
+    from workers.profiling.measure import release_models, time_variant
     from workers.variants import TAG_OF_RUNTIME, parse_variant
     spec = parse_variant(variant)
     installed = [r for r in CPU_RUNTIMES if r == "opencv" or importlib.util.find_spec(r) is not None]
@@ -81,6 +81,7 @@ def fastest_runtime(op: dict[str, Any], variant: str, records: list[dict], cache
         for runtime in installed:
             name = spec.with_runtime(runtime).name
             ms[runtime] = time_variant(op, name, "cpu", 1, records, [1])[1]
+            release_models()
         cache[key] = ms
     ms = cache[key]
     best = min(ms, key=ms.get)
@@ -180,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
 def profile(args: argparse.Namespace, timer: Any, links: Any) -> int:
     """Measure and write the problem; `timer` times under quotas, `links` measures the links."""
     from workers.errors import DeviceError, ModelLoadError, VariantError
-    from workers.profiling.measure import record_kb, run_variant, time_variant
+    from workers.profiling.measure import record_kb, release_models, run_variant, time_variant
     from workers.profiling.problem import assemble
     from workers.profiling.spec import load_infrastructure, load_workflow
     from workers.variants import parse_variant
@@ -247,6 +248,7 @@ def profile(args: argparse.Namespace, timer: Any, links: Any) -> int:
             except (ModelLoadError, VariantError, DeviceError) as exc:
                 raise PlanError(f"{args.workflow}: operators.{name}: variant {variant!r}: {exc}") from None
             sizes_out.setdefault(name, {})[variant] = record_kb(outputs[name][variant])
+            release_models()
         reference = outputs[name][max(op["variants"], key=reference_rank)]
         accuracy[name] = {v: accuracy_of(outputs[name][v], truth, classes, reference) for v in op["variants"]}
     progress.close()

@@ -58,3 +58,12 @@ def time_variant(op: dict[str, Any], variant: str, device: str, threads: int, re
             instance.process(records[i:i + b])
         out[b] = (time.perf_counter() - t) * 1000 / max(1, len(records))
     return out
+
+
+def release_models() -> None:
+    """Drop the models loaded in this process (a worker keeps them for its next generation; the
+    profiler, which loads every variant on every runtime, would otherwise hold them all)."""
+    import gc
+    from workers.operators.detect import LOADED
+    LOADED.clear()
+    gc.collect()

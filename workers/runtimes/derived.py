@@ -15,6 +15,13 @@ from workers.runtimes.model_cache import cached_model, content_hash, file_hash
 from workers.runtimes.onnx_graph import dynamic_input, graph_inputs, load_onnx
 
 log = logging.getLogger(__name__)
+
+def calibration_batch(frames: int) -> int:
+    """How many frames MinMax calibration holds before it merges ranges. It keeps every intermediate
+    tensor of every frame until then: at 640 that grew past 20 GB for 16 frames. onnxruntime 1.32
+    fails ("No data is collected") when the frame count is a multiple of it, so that is avoided."""
+    return next((b for b in (2, 3, 5, 7, 11, 13) if frames % b), frames)
+
 QUANT_OPSET = 13  # per-channel QDQ needs DequantizeLinear's axis attribute (opset 13)
 QUANT_RECIPE = "qdq-u8s8-per-channel-conv-minmax-v3"  # change it when the recipe changes
 
@@ -124,7 +131,8 @@ def int8_model(source: str | Path, calibration: list[np.ndarray]) -> Path:
         try:
             quantize_static(str(upgraded), str(out), Frames(), quant_format=QuantFormat.QDQ,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
-                            op_types_to_quantize=["Conv"], nodes_to_exclude=fp32_convs(model))
+                            op_types_to_quantize=["Conv"], nodes_to_exclude=fp32_convs(model),
+                            extra_options={"CalibMaxIntermediateOutputs": calibration_batch(len(blobs))})
         finally:
             logging.getLogger().removeFilter(quiet)
             upgraded.unlink(missing_ok=True)
