@@ -10,7 +10,7 @@ A variant is model x input size x precision x runtime x on-camera filter x sampl
 (workers/variants.py). A YOLOX variant that names no runtime (and an operator without a
 `runtime` parameter) runs on the fastest CPU runtime measured here: the profiler times it on
 each installed one and writes the winner into the variant's name (`yolox_nano@640` ->
-`yolox_nano@640:ov`), so the plan says what runs. A `+diffT` variant is profiled on the frames
+`yolox_nano@640:ort`), so the plan says what runs. A `+diffT` variant is profiled on the frames
 its camera-side filter lets through, and the source -> detect edge carries its smaller size.
 
 With `--testbed` (root, a testbed up): each worker type is timed inside a cgroup with its `cpus`
@@ -112,8 +112,8 @@ def resolve_runtimes(workflow: Any, samples: dict[str, SourceSample], cache: dic
             if spec.model != "yolox_nano" or spec.runtime is not None:
                 resolved.append(variant)
                 continue
-            name, ms = fastest_runtime(measured_operator(op, samples[src]), variant, samples[src].records(spec.diff)[:args.timing_frames], cache,
-                                       args.no_cache)
+            records = samples[src].records(spec.diff)[:args.timing_frames]
+            name, ms = fastest_runtime(measured_operator(op, samples[src]), variant, records, cache, args.no_cache)
             print(f"{op['name']}: {variant} -> {name} (fastest here, 1 thread: "
                   + ", ".join(f"{r} {v:.1f}" for r, v in ms.items()) + " ms/frame)")
             resolved.append(name)
