@@ -17,12 +17,12 @@ DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
 
 
 def limit_threads(threads: int) -> None:
-    """Model runtimes use `threads` cores (OpenCV's pool, torch's intra-op threads), so a worker
+    """Model runtimes use `threads` cores (OpenCV's pool, torch, onnxruntime, OpenVINO), so a worker
     given one thread uses one core, as the planner's profile assumed."""
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(var, str(threads))
-    import cv2
-    cv2.setNumThreads(threads)
+    from workers.runtimes import set_threads
+    set_threads(threads)  # cv2's pool, and onnxruntime, OpenVINO and torch sessions loaded later
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -54,10 +54,11 @@ def link_figures(infra: Infrastructure, measured: dict[str, dict[str, float]] | 
 
 def assemble(workflow: Workflow, infra: Infrastructure, out_dir: Path, rates: dict[str, float],
              latency: dict[str, dict[str, dict[str, dict[int, float]]]],
-             sizes_in: dict[str, float], sizes_out: dict[str, dict[str, float]],
+             sizes_in: dict[str, dict[str, float]], sizes_out: dict[str, dict[str, float]],
              accuracy: dict[str, dict[str, float]], settings: dict[str, Any],
              measured_links: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
     """The problem document. latency[op][variant][worker][batch] = ms per request;
+    sizes_in[source] = {"default": KB, variant: KB for variants filtered on the camera host};
     measured_links["edge->cloud"] = {"mbps", "rtt_ms"} replaces what infra.json states."""
     wf = workflow.doc
     operators: list[dict[str, Any]] = []
@@ -86,8 +87,9 @@ def assemble(workflow: Workflow, infra: Infrastructure, out_dir: Path, rates: di
             if up in sizes_out:  # from an ML operator: size depends on the upstream variant
                 rows = [{"from_variant": uv, "to_variant": "default", "message_size_kb": round(kb, 4)}
                         for uv, kb in sizes_out[up].items()]
-            else:
-                rows = [{"from_variant": "default", "to_variant": "default", "message_size_kb": round(sizes_in[up], 4)}]
+            else:  # from a source: filtered (+diff) variants receive less
+                rows = [{"from_variant": "default", "to_variant": v, "message_size_kb": round(kb, 4)}
+                        for v, kb in sizes_in[up].items() if v == "default" or v in op["variants"]]
             edges.append({"from": up, "to": op["name"], "message_size_kb_by_variant": rows})
     sink = wf.get("accuracy", {}).get("operator", workflow.ml_operators[-1]["name"])
     execution = {op: {v: {w.name: round(latency[op][v][str(w.machine)][batch_of[op]], 4) for w in infra.workers}
