@@ -1,6 +1,7 @@
 """`streamflow plan`: plan a problem with one algorithm, print it, write plan.json; or re-cost a plan.
 
     streamflow plan PROBLEM.json --algo exact [-o plan.json] [--accuracy A] [--throughput T] [--time-limit S]
+                                 [--slo-ms L [--slo-percentile p95|p99]]
     streamflow plan --evaluate plan.json PROBLEM.json
 
 Exit status 0 on success, 2 on bad input, 3 on infeasible constraints (one line each).
@@ -38,6 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--throughput", type=float, help="required sink throughput (requests/s); scales sources")
     p.add_argument("--utilization", type=float,
                    help="plan each worker to at most this share of its profiled capacity (default 1: all of it)")
+    p.add_argument("--slo-ms", type=float,
+                   help="latency SLO in ms from source to sink (replaces the problem's latency_slo_ms)")
+    p.add_argument("--slo-percentile", choices=("p95", "p99"),
+                   help="the percentile the SLO bounds (default: the problem's, else p99)")
     p.add_argument("--time-limit", type=float, default=60.0, help="MILP time limit in seconds (exact)")
     p.add_argument("--evaluate", metavar="PLAN", help="recompute the cost of PLAN against PROBLEM")
     return p
@@ -49,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
         if args.time_limit is not None and not args.time_limit > 0:
             raise PlannerError(f"--time-limit must be positive, got {args.time_limit}")
-        problem = load_problem(args.problem).with_overrides(args.accuracy, args.throughput, args.utilization)
+        problem = load_problem(args.problem).with_overrides(args.accuracy, args.throughput, args.utilization,
+                                                            args.slo_ms, args.slo_percentile)
         if args.evaluate:
             return _evaluate(console, problem, args.evaluate)
         result = plan(problem, args.algo, args.time_limit)
@@ -65,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _evaluate(console: Console, problem: Problem, path: str) -> int:
     assignment = read_plan(path, problem)
-    ev = evaluate(problem, assignment)
-    table = _figures(ev, "recomputed")
+    ev = evaluate(problem, assignment, predict_latency=True)
+    table = _figures(ev, "recomputed", problem)
     console.print(table)
     if not ev.feasible:
         print(f"error: plan violates the problem: {ev.violations[0]}"
@@ -75,13 +81,19 @@ def _evaluate(console: Console, problem: Problem, path: str) -> int:
     return 0
 
 
-def _figures(ev: Evaluation, title: str) -> Table:
+def _figures(ev: Evaluation, title: str, problem: Problem) -> Table:
     t = Table(title=title, show_header=False)
+    label = problem.slo.label if problem.slo else "p99"
+    slo = problem.slo.ms if problem.slo else 0.0
     t.add_row("compute cost / h", f"{ev.compute_cost:.4f}")
     t.add_row("communication cost / h", f"{ev.communication_cost:.4f}")
     t.add_row("total cost / h", f"{ev.total_cost:.4f}")
     t.add_row("accuracy", f"{ev.accuracy:.4f}")
     t.add_row("throughput / s", f"{ev.throughput:.4f}")
+    if ev.latency is not None and ev.latency.ms < float("inf"):
+        t.add_row(f"latency {label} predicted", f"{ev.latency.ms:.1f} ms ({' -> '.join(ev.latency.path)})")
+    if ev.latency_bound is not None:
+        t.add_row(f"latency {label} planned bound", f"{ev.latency_bound.ms:.1f} ms (SLO {slo:g} ms)")
     return t
 
 
@@ -90,13 +102,15 @@ def _print_result(console: Console, problem: Problem, r: PlanResult) -> None:
     t = Table(title=f"{problem.name}: {r.algorithm}")
     t.add_column("operator")
     t.add_column("variant")
+    t.add_column("batch")
     t.add_column("workers (tier, rate/s)")
     for op in problem.operators:
         ws = ", ".join(f"{w} ({problem.tier_names[problem.worker(w).tier]}, {x:.2f})"
                        for w, x in a.placement[op].items())
-        t.add_row(op, a.variants[op], ws)
+        bs = a.batch_of(problem, op)
+        t.add_row(op, a.variants[op], f"{bs.size} (wait {bs.max_wait_ms:g} ms)", ws)
     console.print(t)
-    f = _figures(ev, "figures")
+    f = _figures(ev, "figures", problem)
     f.add_row("plan time", f"{r.plan_time_s:.3f} s")
     if r.algorithm in ("exact", "bruteforce"):
         f.add_row("proven optimal", "yes" if r.optimal else "no")

@@ -9,7 +9,10 @@ algorithms rather than sharing their shortcuts:
 - traffic inside a tier is free, traffic to a lower tier is not allowed;
 - KB/s * 3600 / 1024^2 = GB/h, times link price per GB and the scaling factor;
 - link bandwidth (links.tier_bandwidth_mbps): the traffic from one tier to another, summed over
-  every edge, is at most the link's bandwidth in that direction.
+  every edge, is at most the link's bandwidth in that direction;
+- latency (planner/latency.py): the predicted percentile at the sink at each worker's actual
+  utilisation; under a latency SLO each worker is charged at the smallest planning level at or
+  above its utilisation, and that bound must be at most the SLO.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from planner.accuracy import accuracy_of
-from planner.problem import Problem
+from planner.latency import PathLatency, level_of, path_latency
+from planner.problem import BatchSetting, Problem
 
 REL_TOL = 1e-6
 
@@ -31,6 +35,10 @@ class Assignment:
     variants: dict[str, str]
     placement: dict[str, dict[str, float]]
     routes: dict[tuple[str, str], dict[str, dict[str, float]]] = field(default_factory=dict)
+    batch: dict[str, BatchSetting] = field(default_factory=dict)   # chosen batching (else configured)
+
+    def batch_of(self, problem: Problem, op: str) -> BatchSetting:
+        return self.batch.get(op) or problem.default_batch(op)
 
 
 @dataclass
@@ -43,6 +51,8 @@ class Evaluation:
     throughput: float
     violations: list[str]
     link_traffic_kb_s: dict[tuple[int, int], float] = field(default_factory=dict)   # (tier, tier) -> KB/s
+    latency: PathLatency | None = None          # predicted at the workers' actual utilisation
+    latency_bound: PathLatency | None = None    # charged at the planning levels (under an SLO)
 
     @property
     def total_cost(self) -> float:
@@ -57,8 +67,9 @@ def _close(a: float, b: float) -> bool:
     return abs(a - b) <= REL_TOL * max(1.0, abs(a), abs(b))
 
 
-def evaluate(problem: Problem, a: Assignment) -> Evaluation:
-    """Cost, accuracy and throughput of an assignment, with every violated constraint listed."""
+def evaluate(problem: Problem, a: Assignment, predict_latency: bool = False) -> Evaluation:
+    """Cost, accuracy and throughput of an assignment, with every violated constraint listed;
+    the latency prediction under an SLO (which it checks) or when asked."""
     bad: list[str] = []
     ops = problem.operators
     names = {w.name: w.index for w in problem.workers}
@@ -72,7 +83,7 @@ def evaluate(problem: Problem, a: Assignment) -> Evaluation:
             bad.append(f"{op}: unknown variant {variant!r}")
             rates[op] = {}
             continue
-        cap = problem.capacity(op, variant)
+        cap = problem.capacity(op, variant, a.batch_of(problem, op))
         per: dict[int, float] = {}
         for wname, rate in a.placement.get(op, {}).items():
             if wname not in names:
@@ -151,7 +162,40 @@ def evaluate(problem: Problem, a: Assignment) -> Evaluation:
     if acc < problem.threshold - 1e-9:
         bad.append(f"accuracy {acc:.4f} below the floor {problem.threshold}")
     throughput = sum(rates.get(problem.sink, {}).values())
-    return Evaluation(compute, comm, acc, throughput, bad, cross)
+    wanted = predict_latency or problem.slo is not None
+    latency, bound = _latency(problem, a, rates, bad) if wanted and not bad else (None, None)
+    return Evaluation(compute, comm, acc, throughput, bad, cross, latency, bound)
+
+
+def _latency(problem: Problem, a: Assignment, rates: dict[str, dict[int, float]],
+             bad: list[str]) -> tuple[PathLatency | None, PathLatency | None]:
+    """The predicted percentile; under an SLO also the planning bound, checked against it."""
+    batch = {op: a.batch_of(problem, op) for op in problem.operators}
+    actual: dict[str, dict[int, float]] = {}
+    for op, per in rates.items():
+        full = problem.capacity(op, a.variants[op], batch[op], level=1.0)
+        actual[op] = {w: x / full[w] for w, x in per.items() if x > REL_TOL}
+    pct = problem.slo.percentile if problem.slo else 0.99
+    rounded = {op: {w: round(rho, 4) for w, rho in per.items()} for op, per in actual.items()}  # cache hits
+    predicted = path_latency(problem, a.variants, batch, rounded, pct)
+    if problem.slo is None:
+        return predicted, None
+    levels = problem.levels()
+    charged: dict[str, dict[int, float]] = {}
+    for op, per in actual.items():
+        charged[op] = {}
+        for w, rho in per.items():
+            u = level_of(rho, levels)
+            if u is None:
+                bad.append(f"{op}: '{problem.workers[w].name}' at utilisation {rho:.3f}, above the "
+                           f"highest planning level {levels[-1]}")
+                return predicted, None
+            charged[op][w] = u
+    bound = path_latency(problem, a.variants, batch, charged, pct)
+    if bound.ms > problem.slo.ms * (1 + REL_TOL):
+        bad.append(f"latency {problem.slo.label} {bound.ms:.1f} ms above the SLO {problem.slo.ms:g} ms "
+                   f"(critical path {' -> '.join(bound.path)})")
+    return predicted, bound
 
 
 def _routed_cost(problem: Problem, e, route: dict, xu: dict[int, float], xv: dict[int, float],

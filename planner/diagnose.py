@@ -23,3 +23,78 @@ def infeasibility(problem: Problem) -> str:
                     f"(best variant {variant})")
     return ("no assignment of disjoint workers sustains every operator at its rate with "
             "forward-only traffic between tiers")
+
+
+def fastest_path(problem: Problem, percentile: float = 0.99) -> tuple[float, dict[str, tuple[float, str]]]:
+    """A lower bound on any plan's latency percentile: every operator on its fastest worker,
+    variant (among those some accuracy-feasible combination uses) and batch, nearly idle, with
+    the cheapest way in; and that per operator (ms, what)."""
+    from planner.latency import worker_ms
+    ok = [c for c in all_combinations(problem) if c.accuracy >= problem.threshold - 1e-9] or all_combinations(problem)
+    lowest = problem.levels()[0]
+    fastest: dict[str, tuple[float, str]] = {}
+    for op in problem.operators:
+        best = (float("inf"), "")
+        for k, bs, w, into, ms in _options(problem, op, ok):
+            lat = into + worker_ms(ms, bs, lowest, percentile)
+            if lat < best[0]:
+                best = (lat, f"{op}: {k} batch {bs.size} on {w.name}")
+        fastest[op] = best
+    done: dict[str, float] = {}
+    for op in problem.operators:
+        done[op] = fastest[op][0] + max([done[e.src] for e in problem.in_edges(op) if e.src in done], default=0.0)
+    return done[problem.sink], fastest
+
+
+def _options(problem: Problem, op: str, ok: list):
+    """(variant, batch, worker, quickest transfer in, ms per request) for every worker that can
+    run one of op's accuracy-feasible variants."""
+    for k in {c.variants[op] for c in ok}:
+        for bs in problem.batch_options(op):
+            ms = problem.service_ms(op, k, bs)
+            for w in problem.workers:
+                if ms[w.index] > 0:
+                    into = max([_cheapest_in(problem, e, w.tier, k) for e in problem.in_edges(op)], default=0.0)
+                    yield k, bs, w, into, float(ms[w.index])
+
+
+def _cheapest_in(problem: Problem, e, tier: int, variant: str) -> float:
+    """The quickest transfer into a worker on `tier` over edge e (from any tier that may send)."""
+    from planner.latency import transfer_ms
+    if e.src in problem.sources:
+        p = problem.sources[e.src].tier
+        return transfer_ms(problem, p, tier, e.size("default", variant)) if p <= tier else float("inf")
+    size = min(e.size(ku, variant) for ku in problem.operators[e.src].variants)
+    return min(transfer_ms(problem, p, tier, size) for p in range(tier + 1))
+
+
+def latency_infeasibility(problem: Problem) -> str:
+    """Like `infeasibility`, for a problem with a latency SLO: the floor or rates if they already
+    bind, else the SLO against the fastest possible path or one operator's capacity within it."""
+    from planner.latency import worker_ms
+    slo = problem.slo
+    assert slo is not None
+    plain = infeasibility(problem)
+    if not plain.startswith("no assignment"):
+        return plain
+    path, fastest = fastest_path(problem, slo.percentile)
+    if path > slo.ms:
+        where = "; ".join(f"{fastest[o][1]} {fastest[o][0]:.0f} ms" for o in problem.operators)
+        return (f"the {slo.label} latency SLO of {slo.ms:g} ms is below the fastest possible path, "
+                f"{path:.0f} ms ({where}, each worker nearly idle)")
+    ok = [c for c in all_combinations(problem) if c.accuracy >= problem.threshold - 1e-9]
+    req = problem.required_rates()
+    for op in problem.operators:
+        budget = slo.ms - (path - fastest[op][0])    # what the other operators leave at best
+        per_worker: dict[str, float] = {}
+        for _k, bs, w, into, ms in _options(problem, op, ok):
+            for u in problem.levels():
+                if into + worker_ms(ms, bs, u, slo.percentile) <= budget:
+                    per_worker[w.name] = max(per_worker.get(w.name, 0.0), u * 1000.0 / ms)
+        total = sum(per_worker.values())
+        if total < req[op] - 1e-9:
+            return (f"{op} needs {req[op]:g}/s within the {slo.label} latency SLO of {slo.ms:g} ms; the workers "
+                    f"fast enough sustain {total:.1f}/s together at the utilisation that keeps them within it "
+                    f"({', '.join(f'{n} {r:.1f}/s' for n, r in sorted(per_worker.items())) or 'none'})")
+    return (f"no assignment of disjoint workers meets the {slo.label} latency SLO of {slo.ms:g} ms, the "
+            f"accuracy floor and every operator's rate together")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 from planner.costmodel import Assignment
 from planner.errors import ProblemError
-from planner.problem import Problem
+from planner.problem import BatchSetting, Problem
 
 EPOCH = {"unit": "ms", "size": 1000}
 WORKER_EXTRAS = ("threads",)  # worker fields the runtime uses that the planner only passes on
@@ -57,6 +58,8 @@ def to_plan(problem: Problem, result) -> dict:
         params = dict(runtime.get("params", {}))
         params.update(runtime.get("variant_params", {}).get(variant, {}))
         extra = {"batch": runtime["batch"]} if "batch" in runtime else {}
+        if op in a.batch:
+            extra = {"batch": a.batch[op].as_plan()}
         inputs = []
         for e in problem.in_edges(op):
             entry: dict[str, Any] = {"from": e.src, "partition": "weighted"}
@@ -89,8 +92,24 @@ def to_plan(problem: Problem, result) -> dict:
             "optimal": bool(result.optimal),
             "gap": result.gap,
             **({"utilization": problem.utilization} if problem.utilization != 1.0 else {}),
+            **_latency_entry(problem, ev),
         },
     }
+
+
+def _latency_entry(problem: Problem, ev) -> dict:
+    """`expected.latency`: the planner's prediction of the percentile from the sources to the
+    sink operator (and, under an SLO, the SLO and the bound the plan was held to)."""
+    if ev.latency is None or not math.isfinite(ev.latency.ms):
+        return {}
+    out = {"sink_operator": problem.sink, "percentile": problem.slo.label if problem.slo else "p99",
+           "predicted_ms": round(ev.latency.ms, 3), "critical_path": ev.latency.path,
+           "model": "M/D/1 per worker at its planned utilisation, batch service, link transfer (docs/planner.md)"}
+    if problem.slo is not None:
+        out["slo_ms"] = problem.slo.ms
+        if ev.latency_bound is not None:
+            out["bound_ms"] = round(ev.latency_bound.ms, 3)
+    return {"latency": out}
 
 
 def _placed(problem: Problem, a: Assignment, entry: dict) -> dict:
@@ -149,6 +168,7 @@ def plan_to_assignment(doc: Any, problem: Problem, origin: str = "plan.json") ->
     variants: dict[str, str] = {}
     placement: dict[str, dict[str, float]] = {}
     routes: dict = {}
+    batch: dict[str, BatchSetting] = {}
     for i, op in enumerate(ops):
         p = f"operators[{i}]"
         if not isinstance(op, dict) or not isinstance(op.get("name"), str):
@@ -164,6 +184,14 @@ def plan_to_assignment(doc: Any, problem: Problem, origin: str = "plan.json") ->
         pl = op.get("placement")
         if not isinstance(pl, list) or not pl:
             raise fail(f"{p}.placement", "missing placement list")
+        b = op.get("batch")
+        if isinstance(b, dict) and "max_size" in b:
+            size, wait = b.get("max_size"), b.get("max_wait_ms", 20.0)   # the runtime's defaults
+            if not isinstance(size, int) or size < 1:
+                raise fail(f"{p}.batch.max_size", f"expected an integer >= 1, got {size!r}")
+            if not isinstance(wait, (int, float)) or isinstance(wait, bool) or wait < 0:
+                raise fail(f"{p}.batch.max_wait_ms", f"expected a number >= 0, got {wait!r}")
+            batch[name] = BatchSetting(size, float(wait))
         placement[name] = {}
         for j, entry in enumerate(pl):
             if not isinstance(entry, dict) or entry.get("worker") not in names:
@@ -187,4 +215,4 @@ def plan_to_assignment(doc: Any, problem: Problem, origin: str = "plan.json") ->
     for op in problem.operators:
         if op not in variants:
             raise fail("operators", f"missing operator '{op}'")
-    return Assignment(variants, placement, routes)
+    return Assignment(variants, placement, routes, batch)

@@ -47,7 +47,7 @@ def plan(problem: Problem, algorithm: str, time_limit: float | None = 60.0) -> P
                   "spc": baselines.spark_cloud, "pte": baselines.pytorch_edge}[algorithm]
         assignment = solver(problem)
     elapsed = time.perf_counter() - start
-    ev = evaluate(problem, assignment)
+    ev = evaluate(problem, assignment, predict_latency=True)
     over = [v for v in ev.violations if v.startswith("link ")]
     if over and algorithm not in ("exact", "bruteforce"):   # a heuristic that ignores bandwidth
         raise InfeasibleError(f"{algorithm}: its plan overloads a link: {over[0]}")

@@ -94,6 +94,45 @@ class OperatorProfile:
         return table.get((variant, inputs))
 
 
+@dataclass(frozen=True, order=True)
+class BatchSetting:
+    """An operator's dynamic batching: up to `size` records per model call, waiting at most
+    `max_wait_ms` for companions of the oldest pending record."""
+
+    size: int
+    max_wait_ms: float
+
+    def as_plan(self) -> dict:
+        return {"max_size": self.size, "max_wait_ms": self.max_wait_ms}
+
+
+@dataclass(frozen=True)
+class LatencySLO:
+    """The `percentile` (0.95 or 0.99) of source-to-sink latency must stay at most `ms`."""
+
+    ms: float
+    percentile: float = 0.99
+
+    @property
+    def label(self) -> str:
+        return f"p{round(self.percentile * 100):d}"
+
+
+DEFAULT_LEVELS = (0.2, 0.4, 0.6, 0.75, 0.85, 0.95)
+
+
+@dataclass(frozen=True)
+class LatencyModelSettings:
+    """The discrete choices the latency model offers: utilisation levels a worker may be planned
+    at (its queueing is charged at the level), and the max waits a batch may be given."""
+
+    levels: tuple[float, ...] = DEFAULT_LEVELS
+    max_waits_ms: tuple[float, ...] = (0.0,)
+
+
+PERCENTILES = {"p95": 0.95, "p99": 0.99}
+
+
 @dataclass
 class Problem:
     """A validated planning problem; arrays are indexed by worker index."""
@@ -117,6 +156,9 @@ class Problem:
     bandwidth_kb_s: np.ndarray | None = None       # tier x tier KB/s per direction (inf: unlimited)
     rtt_ms: np.ndarray | None = None               # tier x tier round trip (informational)
     utilization: float = 1.0                       # share of a worker's profiled capacity a plan may use
+    by_batch: dict[str, dict[str, dict[int, np.ndarray]]] = field(default_factory=dict)  # op -> variant -> size -> ms/request
+    slo: "LatencySLO | None" = None                # a latency bound on the path to the sink
+    latency_model: "LatencyModelSettings" = field(default_factory=lambda: LatencyModelSettings())
 
     # ---- derived views -------------------------------------------------------------------
     @property
@@ -155,12 +197,40 @@ class Problem:
             self.__dict__["_worker_index"] = cache
         return cache
 
-    def capacity(self, op: str, variant: str) -> np.ndarray:
+    def default_batch(self, op: str) -> BatchSetting:
+        """The batching the workflow configured (what `execution_latency_ms` was timed at)."""
+        b = (self.operators[op].runtime or {}).get("batch") or {}
+        return BatchSetting(int(b.get("max_size", 1)), float(b.get("max_wait_ms", 0.0)))
+
+    def batch_options(self, op: str) -> list[BatchSetting]:
+        """Batch settings a latency-bounded plan may choose: every profiled batch size with every
+        allowed max wait (a size of 1 never waits); without per-size profiles the configured one."""
+        sizes = sorted({b for per in self.by_batch.get(op, {}).values() for b in per})
+        if not sizes:
+            return [self.default_batch(op)]
+        return [BatchSetting(b, 0.0 if b == 1 else w) for b in sizes
+                for w in (self.latency_model.max_waits_ms if b > 1 else (0.0,))]
+
+    def service_ms(self, op: str, variant: str, batch: BatchSetting | None = None) -> np.ndarray:
+        """ms per request on each worker at a batch size (nan: not profiled or cannot run)."""
+        if batch is None:
+            return self.latency_ms[op][variant]
+        per = self.by_batch.get(op, {}).get(variant, {})
+        if batch.size in per:
+            return per[batch.size]
+        if batch.size == self.default_batch(op).size:
+            return self.latency_ms[op][variant]
+        return np.full(len(self.workers), np.nan)
+
+    def capacity(self, op: str, variant: str, batch: BatchSetting | None = None,
+                 level: float | None = None) -> np.ndarray:
         """Requests/s each worker sustains for (op, variant): 1000/latency (times `utilization`, the
-        headroom a plan keeps for what the profile does not time), 0 where it cannot run."""
-        lat = self.latency_ms[op][variant]
+        headroom a plan keeps for what the profile does not time, or the planned utilisation
+        `level`), 0 where it cannot run."""
+        lat = self.service_ms(op, variant, batch)
+        share = self.utilization if level is None else level
         with np.errstate(divide="ignore", invalid="ignore"):
-            cap = np.where(np.isfinite(lat) & (lat > 0), self.utilization * 1000.0 / lat, 0.0)
+            cap = np.where(np.isfinite(lat) & (lat > 0), share * 1000.0 / lat, 0.0)
         return cap
 
     def in_edges(self, node: str) -> list[Edge]:
@@ -215,12 +285,28 @@ class Problem:
     def has_bandwidth(self) -> bool:
         return self.bandwidth_kb_s is not None and bool(np.isfinite(self.bandwidth_kb_s).any())
 
+    def levels(self) -> tuple[float, ...]:
+        """Utilisation levels a latency-bounded plan may put a worker at (at most `utilization`)."""
+        got = tuple(u for u in self.latency_model.levels if u <= self.utilization + 1e-12)
+        return got or (self.utilization,)
+
     def with_overrides(self, accuracy: float | None = None, throughput: float | None = None,
-                       utilization: float | None = None) -> "Problem":
+                       utilization: float | None = None, slo_ms: float | None = None,
+                       percentile: str | None = None) -> "Problem":
         """A copy with another accuracy floor, source rates scaled so the sink needs `throughput`,
-        or workers planned to at most `utilization` of their profiled capacity."""
+        workers planned to at most `utilization` of their profiled capacity, or a latency SLO."""
         out = replace(self)
         out.__dict__["_cache"] = self.__dict__.setdefault("_cache", {})   # accuracy ignores floors and rates
+        if slo_ms is not None or percentile is not None:
+            if slo_ms is not None and not slo_ms > 0:
+                raise ProblemError(f"--slo-ms must be positive, got {slo_ms}")
+            if percentile is not None and percentile not in PERCENTILES:
+                raise ProblemError(f"--slo-percentile must be one of {', '.join(PERCENTILES)}, got {percentile}")
+            ms = slo_ms if slo_ms is not None else (self.slo.ms if self.slo else None)
+            if ms is None:
+                raise ProblemError("--slo-percentile needs a latency SLO (--slo-ms or latency_slo_ms)")
+            pct = PERCENTILES[percentile] if percentile else (self.slo.percentile if self.slo else 0.99)
+            out.slo = LatencySLO(float(ms), pct)
         if accuracy is not None:
             out.threshold = float(accuracy)
         if utilization is not None:
@@ -502,6 +588,9 @@ def parse_problem(data: Any, origin: str = "problem.json") -> Problem:
         if key not in ml_ops:
             raise r.fail(f"execution_latency_ms.{key}", f"no such ML operator '{key}'")
 
+    by_batch = _read_by_batch(r, data, ml_ops, workers)
+    slo, model = _read_slo(r, data)
+
     # ---- links ----------------------------------------------------------------------------
     links = r.get(data, "links", "", dict, optional=True, default={})
     scale = r.get(links, "comm_cost_scaling_factor", "links", float, optional=True, default=1.0)
@@ -559,10 +648,82 @@ def parse_problem(data: Any, origin: str = "problem.json") -> Problem:
                       worker_price=price, source_price=src_price, threshold=float(threshold),
                       profiles=profiles, end_to_end=end_to_end, raw=data, origin=origin,
                       bandwidth_kb_s=None if bandwidth is None else bandwidth * KB_PER_S_PER_MBPS,
-                      rtt_ms=rtt)
+                      rtt_ms=rtt, by_batch=by_batch, slo=slo, latency_model=model)
     _check_accuracy_coverage(r, problem)
     _check_throughput_target(r, data, problem)
     return problem
+
+
+def _machine_keys(workers_raw: list) -> dict[str, list[str]]:
+    """The profiler's older keys, str((device, threads[, cpus])), to the workers they describe."""
+    out: dict[str, list[str]] = {}
+    for w in workers_raw:
+        parts = (w.get("device"), w.get("threads"), w["cpus"]) if "cpus" in w else (w.get("device"), w.get("threads"))
+        out.setdefault(str(parts), []).append(w["name"])
+    return out
+
+
+def _read_by_batch(r: _Reader, data: dict, ml_ops: dict[str, Operator],
+                   workers: list[Worker]) -> dict[str, dict[str, dict[int, np.ndarray]]]:
+    """`execution_latency_ms_by_batch`: op -> variant -> worker -> {batch size: ms per request}."""
+    raw = r.get(data, "execution_latency_ms_by_batch", "", dict, optional=True, default={})
+    windex = {w.name: w.index for w in workers}
+    machines = _machine_keys(data.get("workers", []))
+    out: dict[str, dict[str, dict[int, np.ndarray]]] = {}
+    for op, per_op in raw.items():
+        base = f"execution_latency_ms_by_batch.{op}"
+        if op not in ml_ops:
+            raise r.fail(base, f"no such ML operator '{op}'")
+        r.check(per_op, base, dict)
+        for variant, per_var in per_op.items():
+            vpath = f"{base}.{variant}"
+            if variant not in ml_ops[op].variants:
+                raise r.fail(vpath, f"no such variant '{variant}'")
+            r.check(per_var, vpath, dict)
+            table: dict[int, np.ndarray] = {}
+            for key, sizes in per_var.items():
+                names = [key] if key in windex else machines.get(key)
+                if not names:
+                    raise r.fail(f"{vpath}.{key}", f"no such worker '{key}'")
+                r.check(sizes, f"{vpath}.{key}", dict)
+                for b, ms in sizes.items():
+                    bp = f"{vpath}.{key}.{b}"
+                    if not str(b).isdigit() or int(b) < 1:
+                        raise r.fail(bp, "batch sizes are integers >= 1")
+                    ms = r.check(ms, bp, float)
+                    if not ms > 0:
+                        raise r.fail(bp, f"latency must be > 0 ms, got {ms}")
+                    arr = table.setdefault(int(b), np.full(len(workers), np.nan))
+                    for n in names:
+                        arr[windex[n]] = float(ms)
+            out.setdefault(op, {})[variant] = table
+    return out
+
+
+def _read_slo(r: _Reader, data: dict) -> tuple[LatencySLO | None, LatencyModelSettings]:
+    """`latency_slo_ms`, `latency_slo_percentile` ("p95"/"p99") and the optional `latency_model`
+    block (`utilization_levels`, `max_wait_ms` choices)."""
+    ms = r.get(data, "latency_slo_ms", "", float, optional=True)
+    pct = r.get(data, "latency_slo_percentile", "", str, optional=True, default="p99")
+    if pct not in PERCENTILES:
+        raise r.fail("latency_slo_percentile", f"expected one of {', '.join(PERCENTILES)}, got {pct!r}")
+    if ms is not None and not ms > 0:
+        raise r.fail("latency_slo_ms", f"must be > 0, got {ms}")
+    block = r.get(data, "latency_model", "", dict, optional=True, default={})
+    levels = r.get(block, "utilization_levels", "latency_model", list, optional=True, default=list(DEFAULT_LEVELS))
+    waits = r.get(block, "max_wait_ms", "latency_model", list, optional=True, default=[0.0])
+    for i, u in enumerate(levels):
+        u = r.check(u, f"latency_model.utilization_levels[{i}]", float)
+        if not 0 < u < 1:
+            raise r.fail(f"latency_model.utilization_levels[{i}]", f"must be in (0, 1), got {u}")
+    for i, w in enumerate(waits):
+        w = r.check(w, f"latency_model.max_wait_ms[{i}]", float)
+        if w < 0:
+            raise r.fail(f"latency_model.max_wait_ms[{i}]", f"must be >= 0, got {w}")
+    if not levels or not waits:
+        raise r.fail("latency_model", "utilization_levels and max_wait_ms need at least one value")
+    model = LatencyModelSettings(tuple(sorted({float(u) for u in levels})), tuple(sorted({float(w) for w in waits})))
+    return (LatencySLO(float(ms), PERCENTILES[pct]) if ms is not None else None), model
 
 
 def _tier_matrix(r: _Reader, rows: list, num_tiers: int) -> np.ndarray:

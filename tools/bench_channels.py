@@ -4,7 +4,9 @@ Prints: small records/s (8-byte payloads in batches of 1000) across processes; G
 6 MB (1080p BGR) numpy frames next to raw pyzmq PUSH/PULL, both timed from the first to the last
 frame at the receiver (one frame per batch and per epoch, with progress and credits); pipeline (a) of bench_runtime with its
 source split over 2 worker processes next to bytewax 0.21.1 run the same way (2-partition source,
-2 processes, batch 1000). Usage: python tools/bench_channels.py [--quick] [--no-bytewax]
+2 processes, batch 1000); then the same small records and 1 MB frames over CURVE (encrypted,
+authenticated: --keys) against plaintext, both in this run.
+Usage: python tools/bench_channels.py [--quick] [--no-bytewax] [--curve-only]
 """
 from __future__ import annotations
 
@@ -106,14 +108,39 @@ def split_pipeline(n: int) -> dict:
                        "params": {"class": "tools.bench_ops:CountSink"}}]}
 
 
+def curve_vs_plaintext(n_small: int, n_1mb: int, repeat: int) -> None:
+    """Small records/s and 1 MB frames GB/s between two workers, plaintext next to CURVE."""
+    rates: dict[bool, tuple[float, float]] = {}
+    for secure in (False, True):
+        with LocalCluster([("w0", "edge"), ("w1", "edge")], secure=secure) as cluster:
+            small = pair_plan({"worker": "w0", "params": {
+                "class": "tools.bench_ops:RangeSource", "args": {"count": n_small, "batch": 1000}}}, ["w0", "w1"])
+            frames = pair_plan({"worker": "w0", "params": {
+                "class": "tools.bench_ops:FrameSource", "args": {"count": n_1mb, "shape": FRAME_1MB}}}, ["w0", "w1"])
+            best = lambda plan, n: max(streamflow_rate(cluster, plan, n) for _ in range(repeat))  # noqa: E731
+            rates[secure] = (best(small, n_small), best(frames, n_1mb) * MB / 1e9)
+    (plain_small, plain_1mb), (curve_small, curve_1mb) = rates[False], rates[True]
+    print(table([
+        ["small records, lists of ints (msgpack)", f"{plain_small / 1e6:.2f} M records/s",
+         f"{curve_small / 1e6:.2f} M records/s", f"{curve_small / plain_small:.0%}"],
+        ["1 MB numpy frames", f"{plain_1mb:.2f} GB/s", f"{curve_1mb:.2f} GB/s", f"{curve_1mb / plain_1mb:.0%}"],
+    ], ["what", "plaintext", "CURVE (--keys)", "CURVE / plaintext"]))
+    print(f"CURVE: small records {curve_small:,.0f}/s ({curve_small / plain_small:.0%} of plaintext), "
+          f"1 MB frames {curve_1mb:.2f} GB/s ({curve_1mb / plain_1mb:.0%} of plaintext {plain_1mb:.2f} GB/s)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer messages")
     parser.add_argument("--no-bytewax", action="store_true")
     parser.add_argument("--repeat", type=int, default=3, help="best of N (default 3)")
+    parser.add_argument("--curve-only", action="store_true", help="only CURVE against plaintext")
     args = parser.parse_args()
     q = 5 if args.quick else 1
     n_small, n_1mb, n_6mb, n_a = 4_000_000 // q, 3000 // q, 600 // q, 2_000_000 // q
+    if args.curve_only:
+        curve_vs_plaintext(n_small, n_1mb, args.repeat)
+        return
     best = lambda f: max(f() for _ in range(args.repeat))  # noqa: E731
 
     raw_small = best(lambda: raw_pyzmq(16, 1_000_000 // q))
@@ -150,6 +177,7 @@ def main() -> None:
         line += f"; bytewax 0.21.1, 2 processes: {bw['records_per_s'] / 1e6:.2f} M records/s; " \
                 f"ratio {ours_a / bw['records_per_s']:.2f}"
     print(line)
+    curve_vs_plaintext(n_small, n_1mb, args.repeat)
 
 
 if __name__ == "__main__":

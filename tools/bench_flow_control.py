@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--credit-window", type=int, default=16 << 20)
     args = parser.parse_args()
     listen = f"tcp://127.0.0.1:{free_port()}"
-    workers = {n: subprocess.Popen(worker_command(n, "edge", listen, once=True), env=worker_env(),
+    workers = {n: subprocess.Popen(worker_command(n, "edge", listen, once=True, allow_import=("tools",)), env=worker_env(),
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for n in ("w0", "w1")}
     with tempfile.TemporaryDirectory() as tmp:
         plan = {"version": 1, "name": "flow", "workers": [{"name": n, "tier": "edge"} for n in workers],
@@ -51,7 +51,7 @@ def main() -> None:
         report_path = Path(tmp) / "run.json"
         coordinator = subprocess.Popen([sys.executable, "-m", "streamflow.cli", "run", str(path), "--listen", listen,
                                         "--quiet", "--timeout", str(args.seconds), "--report", str(report_path),
-                                        "--credit-window", str(args.credit_window)],
+                                        "--credit-window", str(args.credit_window), "--allow-import", "tools"],
                                        env=worker_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         peak, samples, t0 = 0, [], time.monotonic()
         try:

@@ -5,7 +5,10 @@ Targets from issue 4: exact < 1 s at 30 workers and < 60 s at 1000 workers with 
 infrastructure so large instances use many workers. `--heterogeneous` gives every worker its own
 price and speed (no two interchangeable), the hard case for the MILP; HiGHS's proven gap is shown.
 
-    PYTHONPATH=. python tools/bench_planner.py [--sizes 9 30 100 1000] [--time-limit 60]
+    PYTHONPATH=. python tools/bench_planner.py [--sizes 9 30 100 1000] [--time-limit 60] [--slo-factor F]
+
+With `--slo-factor F` every instance also gets a p99 latency SLO of F x its fastest possible
+path (planner/diagnose.py), planned with batch sizes, utilisation levels and link delays.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import time
 from rich.console import Console
 from rich.table import Table
 
+from planner.diagnose import fastest_path
 from planner.errors import PlannerError
 from planner.groups import build_groups
 from planner.planning import plan
@@ -40,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--time-limit", type=float, default=60.0)
     p.add_argument("--heterogeneous", action="store_true")
     p.add_argument("--algos", nargs="+", default=list(ALGOS))
+    p.add_argument("--slo-factor", type=float, help="also plan under a p99 SLO of this many times the fastest path")
     args = p.parse_args(argv)
     console = Console(width=160)
     table = Table(title="plan time (s) and cost (/h) per algorithm"
@@ -51,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     table.add_column("exact gap", justify="right")
     for name, doc in instances(args.sizes, args.heterogeneous):
         problem = parse_problem(doc)
+        if args.slo_factor:
+            fastest = fastest_path(problem.with_overrides(slo_ms=1.0))[0]
+            problem = problem.with_overrides(slo_ms=round(args.slo_factor * fastest, 1))
+            name += f", SLO {problem.slo.ms:g} ms"
         types = build_groups(problem).num_types
         row, gap = [name, str(types)], "-"
         for algo in args.algos:

@@ -36,7 +36,7 @@ def even(x: int) -> bool:
     return x % 2 == 0
 
 
-def pipeline_a(n: int, batch: int = BATCH, epoch_size: int = BATCH) -> int:
+def flow_a(n: int, batch: int = BATCH, epoch_size: int = BATCH) -> tuple[Dataflow, list[int]]:
     """(a): `batch` records per source batch, `epoch_size` records per epoch."""
     flow = Dataflow("a")
     count = [0]
@@ -46,6 +46,11 @@ def pipeline_a(n: int, batch: int = BATCH, epoch_size: int = BATCH) -> int:
     epoch_of = None if batch == epoch_size else (lambda x: x // epoch_size)
     s = op.source("inp", flow, range(n), batch_size=batch, epoch_of=epoch_of)
     op.sink("count", s.map(double).filter(even), tally)
+    return flow, count
+
+
+def pipeline_a(n: int, batch: int = BATCH, epoch_size: int = BATCH) -> int:
+    flow, count = flow_a(n, batch, epoch_size)
     flow.run()
     return count[0]
 
@@ -119,6 +124,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="10x fewer records")
     parser.add_argument("--no-bytewax", action="store_true", help="skip the bytewax runs")
     parser.add_argument("--repeat", type=int, default=3, help="best of N runs (default 3)")
+    parser.add_argument("--metrics", action="store_true",
+                        help="also (a) and (b) with a worker's Prometheus metrics on against off")
     args = parser.parse_args()
     scale = 10 if args.quick else 1
     n_a, n_1, n_b, n_e = 2_000_000 // scale, 1_000_000 // scale, 1_000_000 // scale, 100_000 // scale
@@ -166,6 +173,11 @@ def main() -> None:
         print(f"ratio b: {ours_b / bw_b['records_per_s']:.2f}")
     print(f"progress: {n_e / t_e:,.0f} epochs/s through a 5-operator chain, one record per epoch "
           f"({t_e / n_e * 1e6:.1f} us per epoch)")
+    if args.metrics:  # issue 16: the cost of metrics (tools/bench_metrics.py says what "on" runs)
+        from tools.bench_metrics import metrics_overhead
+        rows = metrics_overhead({"(a)": lambda: flow_a(n_a), "(b)": lambda: flow_b(data)},
+                                {"(a)": n_a, "(b)": n_b}, max(5, args.repeat))
+        print(table(rows, ["pipeline", "metrics off", "metrics on", "on/off"]))
 
 
 if __name__ == "__main__":

@@ -8,18 +8,21 @@ import socket
 import sys
 from collections.abc import Sequence
 
+from streamflow.cluster.cli import add_security_arguments
 from streamflow.cluster.worker_process import WorkerInfo, run_worker
+from streamflow.errors import StreamflowError
+from streamflow.communication.security import SecurityError, require_keys, security_for
 
 DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
 
 
 def limit_threads(threads: int) -> None:
-    """Model runtimes use `threads` cores (OpenCV's pool, torch's intra-op threads), so a worker
+    """Model runtimes use `threads` cores (OpenCV's pool, torch, onnxruntime, OpenVINO), so a worker
     given one thread uses one core, as the planner's profile assumed."""
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(var, str(threads))
-    import cv2
-    cv2.setNumThreads(threads)
+    from workers.runtimes import set_threads
+    set_threads(threads)  # cv2's pool, and onnxruntime, OpenVINO and torch sessions loaded later
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,9 +38,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="exit after one run")
     p.add_argument("--spare", action="store_true",
                    help="a spare: take over the operators of a worker a run loses (any plan worker of this tier)")
+    add_security_arguments(p, "this worker's key pair (NAME.key_secret, or the only secret key there) and the "
+                              "public keys it admits, the coordinator's as coordinator.key")
     p.add_argument("--preload", action="store_true",
                    help="import the model runtimes before registering (a host under a small CPU quota "
                         "otherwise spends seconds in imports that hold the GIL during a deployment)")
+    p.add_argument("--metrics-port", type=int, default=None,
+                   help="serve Prometheus metrics at http://HOST:PORT/metrics (0: any free port; "
+                        "default: none)")
+    p.add_argument("--metrics-host", default="127.0.0.1",
+                   help="address the metrics endpoint listens on (default 127.0.0.1; 0.0.0.0 for a "
+                        "Prometheus on another host)")
     return p
 
 
@@ -70,14 +81,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.threads < 1:
         print("error: --threads: must be at least 1", file=sys.stderr)
         return 2
+    if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
+        print(f"error: --metrics-port: expected 0..65535, got {args.metrics_port}", file=sys.stderr)
+        return 2
+    name = args.name or f"{socket.gethostname()}-{args.tier}"
+    try:
+        require_keys(args.keys, args.insecure, [args.bind, args.coordinator], "--bind/--coordinator")
+        security = security_for(args.keys, name)
+    except SecurityError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_status
     limit_threads(args.threads)
     if args.preload:
         preload()
-    name = args.name or f"{socket.gethostname()}-{args.tier}"
     info = WorkerInfo(name=name, tier=args.tier, device=args.device, cost_per_hour=args.cost_per_hour,
                       threads=args.threads, spare=args.spare)
     try:
-        return run_worker(info, args.coordinator, args.bind, args.once)
+        metrics = None if args.metrics_port is None else (args.metrics_host, args.metrics_port)
+        return run_worker(info, args.coordinator, args.bind, args.once, metrics, security,
+                          tuple(args.allow_import))
+    except StreamflowError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

@@ -1,15 +1,21 @@
 """The registry of model variants the planner chooses between, and builders for them.
 
-Detect variants: `yolox_nano@S` for S in 320, 416, 640, 960, 1280 (one ONNX file, input S x S)
-and `mog2` (background subtraction), each with an optional frame-sampling suffix `/k` (detect
-every k-th frame, re-emit in between). Embed variants: `histogram` (colour, any object),
-`osnet_x0_25` (people), `mobilenetv2` (vehicles). The runtime ("opencv" or "torch") and device are chosen separately.
+A detect variant is model x input size x precision x runtime x on-camera filter x sampling:
+
+    yolox_nano@640[:int8|:fp16][:cv2|:torch|:ort|:ov][+diff0.02][/k]      mog2[+diff0.02][/k]
+
+`@S` is any multiple of 32 (one ONNX file; the ladder 320..1280 is what `list_variants` offers);
+precision defaults to fp32; without a runtime tag the operator's `runtime` parameter decides
+(today's default, OpenCV DNN), so names such as `yolox_nano@640` keep their meaning. `+diffT` drops
+frames on the camera host whose changed-pixel fraction against the last frame sent is below T
+(workers/detect/framediff.py); `/k` detects every k-th frame. Embed variants: `histogram`
+(colour, any object), `osnet_x0_25` (people), `mobilenetv2` (vehicles).
 """
 from __future__ import annotations
 
 import inspect
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from workers.errors import VariantError
 
@@ -26,26 +32,46 @@ OSNET_GMACS = 0.0822  # conv MACs of osnet_x0_25_msmt17.onnx at 256x128
 MOBILENETV2_GMACS = 0.30  # Sandler et al. 2018, width 1.0 at 224x224
 HISTOGRAM_GFLOPS = 0.0001  # colour histogram of a ~30x30 crop: a few thousand operations
 
-_NAME = re.compile(r"^(?P<model>[a-z][a-z0-9_]*)(?:@(?P<size>\d+))?(?:/(?P<every>\d+))?$")
+# Runtime tags in variant names and the runtimes they name (workers.runtimes.RUNTIMES).
+RUNTIME_TAGS = {"cv2": "opencv", "torch": "torch", "ort": "onnxruntime", "ov": "openvino"}
+TAG_OF_RUNTIME = {v: k for k, v in RUNTIME_TAGS.items()}
+PRECISIONS = ("fp32", "fp16", "int8")
+INT8_RUNTIMES = ("onnxruntime", "openvino")  # they run the QDQ model workers.runtimes.derived writes
+MAX_SIZE = 4096
+
+_NAME = re.compile(r"^(?P<model>[a-z][a-z0-9_]*)(?:@(?P<size>\d+))?(?::(?P<precision>fp32|fp16|int8))?"
+                   r"(?::(?P<runtime>cv2|torch|ort|ov))?(?:\+diff(?P<diff>\d*\.?\d+))?(?:/(?P<every>\d+))?$")
 
 
 @dataclass(frozen=True)
 class VariantSpec:
-    """A parsed variant name: model, input size (YOLOX), frame-sampling interval."""
+    """A parsed variant name: model, input size (YOLOX), frame-sampling interval, precision,
+    runtime (None: the operator's runtime parameter) and on-camera frame-difference threshold."""
 
     kind: str
     model: str
     size: int | None = None
     every: int = 1
+    precision: str = "fp32"
+    runtime: str | None = None
+    diff: float | None = None
 
     @property
     def base(self) -> str:
-        """The name without the sampling suffix (the model configuration itself)."""
-        return self.model if self.size is None else f"{self.model}@{self.size}"
+        """The model configuration itself (what is loaded): no filter, no sampling suffix."""
+        name = self.model if self.size is None else f"{self.model}@{self.size}"
+        if self.precision != "fp32":
+            name += f":{self.precision}"
+        return name if self.runtime is None else f"{name}:{TAG_OF_RUNTIME[self.runtime]}"
 
     @property
     def name(self) -> str:
-        return self.base if self.every == 1 else f"{self.base}/{self.every}"
+        name = self.base if self.diff is None else f"{self.base}+diff{self.diff:g}"
+        return name if self.every == 1 else f"{name}/{self.every}"
+
+    def with_runtime(self, runtime: str) -> "VariantSpec":
+        """The same variant pinned to `runtime` (a runtimes.RUNTIMES name)."""
+        return replace(self, runtime=runtime)
 
     @property
     def gflops_per_frame(self) -> float:
@@ -68,23 +94,34 @@ class VariantSpec:
 
 def known_variants() -> str:
     """The known names, for error messages."""
-    return ", ".join(list_variants("detect") + list_variants("embed")) + " (detect variants take /k)"
+    return (", ".join(list_variants("detect") + list_variants("embed")) +
+            " (yolox_nano@S for S a multiple of 32, then :int8|:fp16, :cv2|:torch|:ort|:ov;"
+            " detect variants take +diffT and /k)")
 
 
 def parse_variant(name: str) -> VariantSpec:
-    """Parse `yolox_nano@416`, `yolox_nano@416/2`, `mog2`, `mog2/3`, `osnet_x0_25`, `mobilenetv2`."""
+    """Parse `yolox_nano@416`, `yolox_nano@640:int8:ort`, `yolox_nano@416:ov+diff0.02/2`, `mog2/3`,
+    `osnet_x0_25`, `mobilenetv2`."""
     match = _NAME.match(name.strip()) if isinstance(name, str) else None
     if match is None:
         raise VariantError(f"unknown variant {name!r}; known: {known_variants()}")
     model, size, every = match.group("model"), match.group("size"), match.group("every")
+    precision, tag, diff = match.group("precision") or "fp32", match.group("runtime"), match.group("diff")
     every_k = int(every) if every is not None else 1
     if every_k < 1:
         raise VariantError(f"variant {name!r}: the sampling interval /k needs k >= 1")
-    if model == "yolox_nano" and size is not None and int(size) in YOLOX_SIZES:
-        return VariantSpec("detect", model, int(size), every_k)
-    if model == "mog2" and size is None:
-        return VariantSpec("detect", model, None, every_k)
-    if model in EMBED_MODELS and size is None and every is None:
+    threshold = float(diff) if diff is not None else None
+    if threshold is not None and not 0 < threshold < 1:
+        raise VariantError(f"variant {name!r}: the frame-difference threshold +diffT needs 0 < T < 1")
+    runtime = RUNTIME_TAGS[tag] if tag is not None else None
+    if model == "yolox_nano" and size is not None and 0 < int(size) <= MAX_SIZE and int(size) % 32 == 0:
+        if precision == "int8" and runtime not in INT8_RUNTIMES:
+            raise VariantError(f"variant {name!r}: int8 runs on onnxruntime or OpenVINO; add :ort or :ov")
+        return VariantSpec("detect", model, int(size), every_k, precision, runtime, threshold)
+    if model == "mog2" and size is None and tag is None and match.group("precision") is None:
+        return VariantSpec("detect", model, None, every_k, diff=threshold)
+    if model in EMBED_MODELS and size is None and every is None and diff is None and tag is None \
+            and match.group("precision") is None:
         return VariantSpec("embed", model)
     raise VariantError(f"unknown variant {name!r}; known: {known_variants()}")
 
@@ -102,7 +139,7 @@ def list_variants(kind: str = "detect", sampling: tuple[int, ...] = (1,)) -> lis
 
 
 def _check_params(cls, params: dict, variant: str) -> None:
-    accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "size", "runtime", "device")]
+    accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "size", "runtime", "device", "precision")]
     unknown = sorted(set(params) - set(accepted))
     if unknown:
         raise VariantError(f"variant {variant!r}: unknown parameter(s) {', '.join(unknown)} "
@@ -112,7 +149,8 @@ def _check_params(cls, params: dict, variant: str) -> None:
 def build_detector(variant: str, runtime: str = "opencv", device: str = "cpu", **params):
     """A detector for `variant` with `detect(frames, camera=None) -> list[(K, 6) arrays]`.
 
-    YOLOX runs on `runtime`; MOG2 is OpenCV code on the CPU whatever the runtime and device."""
+    YOLOX runs on the runtime its name says, else on `runtime`; MOG2 is OpenCV code on the CPU
+    whatever the runtime and device. The `+diff` filter runs on the camera host, not here."""
     from workers.detect.sampling import SampledDetector
 
     spec = parse_variant(variant)
@@ -121,7 +159,8 @@ def build_detector(variant: str, runtime: str = "opencv", device: str = "cpu", *
     if spec.model == "yolox_nano":
         from workers.detect.yolox import YoloxDetector
         _check_params(YoloxDetector, params, variant)
-        detector = YoloxDetector(spec.size, runtime=runtime, device=device, **params)
+        detector = YoloxDetector(spec.size, runtime=spec.runtime or runtime, device=device,
+                                 precision=spec.precision, **params)
     else:
         from workers.detect.mog2 import Mog2Detector
         _check_params(Mog2Detector, params, variant)

@@ -11,6 +11,10 @@ an LP solved per worker and per worker pair, independent of the MILP's aggregati
   u's), or when prices are per-tier potential differences (c_ab = phi(tier b) - phi(tier a)).
   Otherwise the instance is refused. A map with traffic from a higher to a lower tier on a join is
   skipped (a worker with rate 0 in it is covered by the smaller map without it).
+
+Under a latency SLO it also enumerates one batch setting per operator and, for each map, every
+vector of per-worker utilisation levels whose latency (planner/latency.py) meets the SLO; only
+the maximal ones (no level can rise) need an LP, each worker's capacity capped at its level.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from scipy.optimize import linprog
 
 from planner.accuracy import feasible_combinations
 from planner.costmodel import Assignment
-from planner.diagnose import infeasibility
+from planner.diagnose import infeasibility, latency_infeasibility
 from planner.errors import InfeasibleError, UnsupportedError
+from planner.latency import at_setting, batch_combinations, path_latency
 from planner.problem import Problem
 
 MAX_WORKERS = 12
@@ -74,15 +79,30 @@ def solve_bruteforce(problem: Problem, max_workers: int = MAX_WORKERS) -> Assign
     if problem.has_bandwidth and any(problem.is_join(o) for o in problem.operators):
         raise UnsupportedError("bruteforce: a join's traffic against a link's bandwidth is bilinear "
                                "for a fixed map; not supported")
-    combos = feasible_combinations(problem)
-    if not combos:
+    if feasible_combinations(problem) and problem.slo is not None:
+        best: list = [math.inf, None, None]     # cost, assignment, its batch settings
+        top = max(problem.levels())
+        for batch in batch_combinations(problem):
+            _enumerate(at_setting(problem, batch, top), best, (problem, batch, top))
+        if best[1] is None:
+            raise InfeasibleError(latency_infeasibility(problem))
+        best[1].batch = dict(best[2])
+        return best[1]
+    best = [math.inf, None]
+    _enumerate(problem, best, None)
+    if best[1] is None:
         raise InfeasibleError(infeasibility(problem))
+    return best[1]
+
+
+def _enumerate(problem: Problem, best: list, slo_ctx) -> None:
+    """Depth-first search over variant combinations and maps, updating `best` in place."""
+    combos = feasible_combinations(problem)
     ops = list(problem.operators)
     rates = problem.required_rates()
     costs = problem.costs
     tiers = problem.tiers
     prices = _Prices(problem)
-    best: list = [math.inf, None]
     for combo in combos:
         variants = combo.variants
         caps = {o: problem.capacity(o, variants[o]) for o in ops}
@@ -98,25 +118,29 @@ def solve_bruteforce(problem: Problem, max_workers: int = MAX_WORKERS) -> Assign
             continue
         floor = {o: options[o][0][0] for o in ops}
         rest = [sum(floor[o] for o in ops[i:]) for i in range(len(ops) + 1)]
-        _descend(problem, prices, variants, ops, options, rest, caps, rates, 0, 0, 0.0, {}, best)
-    if best[1] is None:
-        raise InfeasibleError(infeasibility(problem))
-    return best[1]
+        _descend(problem, prices, variants, ops, options, rest, caps, rates, 0, 0, 0.0, {}, best, slo_ctx)
 
 
 def _members(mask: int, W: int) -> list[int]:
     return [w for w in range(W) if mask >> w & 1]
 
 
-def _descend(problem, prices, variants, ops, options, rest, caps, rates, i, used, spent, chosen, best) -> None:
+def _descend(problem, prices, variants, ops, options, rest, caps, rates, i, used, spent, chosen, best,
+             slo_ctx=None) -> None:
     W = len(problem.workers)
     if spent + rest[i] >= best[0] - 1e-12:
         return
     if i == len(ops):
-        found = _rates_lp(problem, prices, variants, {o: _members(m, W) for o, m in chosen.items()}, caps, rates)
+        members = {o: _members(m, W) for o, m in chosen.items()}
+        if slo_ctx is None:
+            found = _rates_lp(problem, prices, variants, members, caps, rates)
+        else:
+            found = _within_slo(problem, prices, variants, members, caps, rates, slo_ctx)
         if found is not None and spent + found[0] < best[0] - 1e-12:
             best[0] = spent + found[0]
             best[1] = found[1]
+            if slo_ctx is not None:
+                best[2] = slo_ctx[1]
         return
     op = ops[i]
     tiers = problem.tiers
@@ -130,8 +154,34 @@ def _descend(problem, prices, variants, ops, options, rest, caps, rates, i, used
             continue
         chosen[op] = mask
         _descend(problem, prices, variants, ops, options, rest, caps, rates, i + 1, used | mask,
-                 spent + price, chosen, best)
+                 spent + price, chosen, best, slo_ctx)
         del chosen[op]
+
+
+def _within_slo(problem, prices, variants, members, caps, rates, slo_ctx):
+    """The cheapest rates over the maximal per-worker level vectors that meet the SLO."""
+    original, batch, top = slo_ctx
+    slo = original.slo
+    levels = original.levels()
+    slots = [(o, w) for o, ws in members.items() for w in ws]
+    feasible = []
+    for vec in product(levels, repeat=len(slots)):
+        loads: dict[str, dict[int, float]] = {}
+        for (o, w), u in zip(slots, vec):
+            loads.setdefault(o, {})[w] = u
+        if path_latency(original, variants, batch, loads, slo.percentile).ms <= slo.ms * (1 + 1e-9):
+            feasible.append(vec)
+    maximal = [v for v in feasible
+               if not any(o != v and all(a >= b for a, b in zip(o, v)) for o in feasible)]
+    best = None
+    for vec in maximal:
+        capped = {o: c.copy() for o, c in caps.items()}
+        for (o, w), u in zip(slots, vec):
+            capped[o][w] = caps[o][w] * u / top
+        found = _rates_lp(problem, prices, variants, members, capped, rates)
+        if found is not None and (best is None or found[0] < best[0] - 1e-12):
+            best = found
+    return best
 
 
 def _forward_only(problem: Problem, op: str, mine: list[int], chosen: dict, tiers) -> bool:

@@ -44,6 +44,16 @@ row, and a plan found with such a row active is not claimed optimal (see plannin
 
 Everything else (worker types, capacities, rate sums, one operator per worker) is linear, so
 HiGHS's optimum with a zero gap is the optimum of the cost model of planner/costmodel.py.
+
+Latency SLO (planner/latency.py): rates become x[o,k,t,(batch,level)] with capacity
+level * 1000 / ms(batch) and workers n[o,t,level]; binaries beta[o,k,batch] sum to m[o,k]. With
+completion times A[o] in [0, SLO], for every group (o,t,level) in use (delta = 1) and every tier p
+the input u uses (dtier = 1):
+    A[o] >= A[u] + T(p,q) + sum_{k,batch} L(o,k,batch,t,level) beta - M (2 - delta - dtier),
+each M the most the row's other terms reach; A[sink] <= SLO. Groups whose own latency plus the
+least the other operators on its paths need exceed the SLO are left out, and
+A[o] >= A[u] + least latency of o's chosen setting tightens the relaxation; both hold for every
+feasible plan, so the optimum is the cost model's optimum under the SLO.
 """
 
 from __future__ import annotations
@@ -54,12 +64,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from planner.accuracy import all_combinations
-from planner.costmodel import Assignment
-from planner.diagnose import infeasibility
+from planner.costmodel import Assignment, evaluate
+from planner.diagnose import infeasibility, latency_infeasibility
 from planner.errors import InfeasibleError
 from planner.groups import BACKWARD, Groups, build_groups
+from planner.latency import source_transfer_ms, transfer_ms, worker_ms
 from planner.milp import Model
-from planner.problem import Problem
+from planner.problem import BatchSetting, Problem
 
 TINY = 1e-9
 
@@ -78,14 +89,27 @@ class ExactInfo:
 
 
 def solve_exact(problem: Problem, time_limit: float | None = 60.0) -> tuple[Assignment, ExactInfo]:
-    """Build and solve the MILP; return the decoded assignment and what was proven."""
+    """Build and solve the MILP; return the decoded assignment and what was proven.
+
+    Under an SLO it first solves without the completion-time rows (groups that cannot meet the SLO
+    are still left out): a relaxation, so if its plan meets the SLO by the cost model, that plan
+    is optimal for the full MILP too, and the harder model is skipped. With one ML operator the
+    relaxation is the full problem."""
+    if problem.slo is not None:
+        a, info = _solve(problem, time_limit, latency_rows=False)   # infeasible here: infeasible
+        if info.status == 0 and evaluate(problem, a).feasible:
+            return a, info
+    return _solve(problem, time_limit, latency_rows=problem.slo is not None)
+
+
+def _solve(problem: Problem, time_limit: float | None, latency_rows: bool) -> tuple[Assignment, ExactInfo]:
     g = build_groups(problem)
     req = problem.required_rates()
     ops = list(problem.operators)
     combos = all_combinations(problem)
     ok = [c for c in combos if c.accuracy >= problem.threshold - 1e-9]
     if not ok:
-        raise InfeasibleError(infeasibility(problem))
+        raise InfeasibleError(_why(problem))
     allowed = {o: [k for k in problem.operators[o].variants if any(c.variants[o] == k for c in ok)] for o in ops}
 
     mdl = Model()
@@ -96,34 +120,47 @@ def solve_exact(problem: Problem, time_limit: float | None = 60.0) -> tuple[Assi
             mdl.row([(m[o][k], 1.0) for k in allowed[o]], 1.0, 1.0)
     _accuracy_rows(mdl, m, ops, combos, ok, allowed)
 
-    x: dict[tuple[str, str, int], int] = {}
-    n: dict[tuple[str, int], int] = {}
+    x: dict[tuple, int] = {}                # (op, variant, type, (batch, level)) -> rate
+    n: dict[tuple, int] = {}                # (op, type, level) -> workers
+    beta = _batch_choice(mdl, problem, m, allowed)
+    rest = _elsewhere(problem, g, allowed)
     for o in ops:
         ro = req[o]
         for t, members in enumerate(g.type_members):
             rep = members[0]
-            kcap = {k: float(problem.capacity(o, k)[rep]) for k in allowed[o]}
-            kcap = {k: c for k, c in kcap.items() if c > 0}
-            if not kcap:
-                continue
             if any(math.isinf(g.class_source_price[e.src][g.type_class[t]])
                    for e in problem.in_edges(o) if e.src in problem.sources):
                 continue
-            n[o, t] = mdl.var(0, len(members), obj=problem.workers[rep].cost_per_hour, integer=True)
-            for k, c in kcap.items():
-                x[o, k, t] = mdl.var(0, min(ro, c * len(members)))
-                if len(allowed[o]) > 1:
-                    mdl.row([(x[o, k, t], 1.0), (m[o][k], -min(ro, c * len(members)))], -np.inf, 0.0)
-            # one variant runs, so the workers' busy time adds up over variants: tighter than per k
-            mdl.row([(x[o, k, t], 1.0 / c) for k, c in kcap.items()] + [(n[o, t], -1.0)], -np.inf, 0.0)
-        terms = [(v, 1.0) for (oo, _, _), v in x.items() if oo == o]
+            for lvl in _levels(problem):
+                kcap = {}
+                for k in allowed[o]:
+                    for bs in _batches(problem, o):
+                        c = float(problem.capacity(o, k, bs, lvl)[rep])
+                        if c > 0 and (problem.slo is None or rest[o] + _into(problem, o, k, t, g) +
+                                      _worker_latency(problem, o, k, bs, rep, lvl) <= problem.slo.ms + 1e-9):
+                            kcap[k, bs] = c
+                if not kcap:
+                    continue
+                n[o, t, lvl] = mdl.var(0, len(members), obj=problem.workers[rep].cost_per_hour, integer=True)
+                for (k, bs), c in kcap.items():
+                    ub = min(ro, c * len(members))
+                    x[o, k, t, (bs, lvl)] = var = mdl.var(0, ub)
+                    choice = beta[o].get((k, bs), m[o][k])
+                    if len(beta[o]) > 1 or len(allowed[o]) > 1:
+                        mdl.row([(var, 1.0), (choice, -ub)], -np.inf, 0.0)
+                # one setting runs, so the workers' busy time adds up over settings: tighter than per k
+                mdl.row([(x[o, k, t, (bs, lvl)], 1.0 / c) for (k, bs), c in kcap.items()]
+                        + [(n[o, t, lvl], -1.0)], -np.inf, 0.0)
+        terms = [(v, 1.0) for (oo, _, _, _c), v in x.items() if oo == o]
         if not terms:
-            raise InfeasibleError(infeasibility(problem))
+            raise InfeasibleError(_why(problem))
         mdl.row(terms, ro, ro)
     for t, members in enumerate(g.type_members):
-        terms = [(n[o, t], 1.0) for o in ops if (o, t) in n]
+        terms = [(var, 1.0) for (o, tt, _l), var in n.items() if tt == t]
         if len(terms) > 1:
             mdl.row(terms, -np.inf, float(len(members)))
+    if latency_rows:
+        _latency_rows(mdl, problem, g, x, n, m, beta, allowed)
 
     flows: dict[tuple[str, str], dict] = {}
     link: dict[tuple[int, int], list[tuple[int, float]]] = {}    # (tier, tier) -> traffic terms, KB/s
@@ -146,16 +183,173 @@ def solve_exact(problem: Problem, time_limit: float | None = 60.0) -> tuple[Assi
     res = mdl.solve(time_limit=time_limit)
     if res.x is None:
         if res.status == 2:
-            raise InfeasibleError(infeasibility(problem))
+            raise InfeasibleError(_why(problem))
         raise InfeasibleError(f"HiGHS found no plan within the time limit ({res.message})")
     sol = res.x
     variants = {o: max(allowed[o], key=lambda k: sol[m[o][k]]) for o in ops}
-    placement = _decode_placement(problem, g, x, sol, variants, req)
+    batch = {o: max(_batches(problem, o), key=lambda bs: sol[beta[o].get((variants[o], bs), m[o][variants[o]])])
+             for o in ops}
+    placement = _decode_placement(problem, g, x, sol, variants, batch, req)
     routes = {key: _decode_routes(problem, g, key, f, sol, placement, req) for key, f in flows.items()}
     dual = float(getattr(res, "mip_dual_bound", res.fun) or res.fun)
     info = ExactInfo(float(res.fun), dual, int(res.status), g.potential_exact, mdl.num_vars, g.num_types,
                      conservative)
-    return Assignment(variants, placement, routes), info
+    chosen = {o: bs for o, bs in batch.items() if bs is not None}
+    return Assignment(variants, placement, routes, chosen), info
+
+
+def _why(problem: Problem) -> str:
+    return latency_infeasibility(problem) if problem.slo is not None else infeasibility(problem)
+
+
+def _levels(problem: Problem) -> list[float | None]:
+    """Utilisation levels workers may be planned at; without an SLO one, `utilization` itself."""
+    return list(problem.levels()) if problem.slo is not None else [None]
+
+
+def _batches(problem: Problem, op: str) -> list[BatchSetting | None]:
+    """Batch settings to choose from; without an SLO the configured one (None)."""
+    return list(problem.batch_options(op)) if problem.slo is not None else [None]
+
+
+def _worker_latency(problem: Problem, op: str, k: str, bs: BatchSetting, w: int, lvl: float) -> float:
+    assert problem.slo is not None
+    return worker_ms(float(problem.service_ms(op, k, bs)[w]), bs, lvl, problem.slo.percentile)
+
+
+def _into(problem: Problem, o: str, k: str, t: int, g: Groups) -> float:
+    """The transfer into a worker of type t from o's sources (0 for inputs from operators)."""
+    return source_transfer_ms(problem, o, k, g.class_tier[g.type_class[t]])
+
+
+def _elsewhere(problem: Problem, g: Groups, allowed) -> dict[str, float]:
+    """Per operator, a lower bound on the latency every path through it spends at the other
+    operators (each on its fastest type, setting and level): a group whose own latency plus
+    this exceeds the SLO can carry no rate in any feasible plan, so it is left out (exact)."""
+    if problem.slo is None:
+        return {o: 0.0 for o in problem.operators}
+    floor: dict[str, float] = {}
+    for o in problem.operators:
+        best = math.inf
+        for t, members in enumerate(g.type_members):
+            for k in allowed[o]:
+                for bs in _batches(problem, o):
+                    for lvl in _levels(problem)[:1]:
+                        val = _worker_latency(problem, o, k, bs, members[0], lvl)
+                        best = min(best, val + _into(problem, o, k, t, g) if math.isfinite(val) else math.inf)
+        floor[o] = best if math.isfinite(best) else 0.0
+    before: dict[str, float] = {}
+    for o in problem.operators:
+        before[o] = max([before[e.src] + floor[e.src] for e in problem.in_edges(o) if e.src in problem.operators],
+                        default=0.0)
+    after: dict[str, float] = {}
+    for o in reversed(list(problem.operators)):
+        after[o] = max([after[e.dst] + floor[e.dst] for e in problem.out_edges(o)], default=0.0)
+    return {o: before[o] + after[o] for o in problem.operators}
+
+
+def _batch_choice(mdl: Model, problem: Problem, m, allowed) -> dict[str, dict]:
+    """beta[op][(variant, batch)] in {0,1}, summing to m[op][variant]; empty with one batch option."""
+    beta: dict[str, dict] = {}
+    for o in problem.operators:
+        options = _batches(problem, o)
+        beta[o] = {}
+        if len(options) < 2:
+            continue
+        for k in allowed[o]:
+            beta[o].update({(k, bs): mdl.var(0, 1, integer=True) for bs in options})
+            mdl.row([(beta[o][k, bs], 1.0) for bs in options] + [(m[o][k], -1.0)], 0.0, 0.0)
+    return beta
+
+
+def _latency_rows(mdl: Model, problem: Problem, g: Groups, x, n, m, beta, allowed) -> None:
+    """Completion times A[op] >= A[input] + transfer + latency of every worker group in use.
+
+    delta[o,t,l] = 1 when workers of type t serve o at level l; dtier[u,p] = 1 when u uses tier p.
+    A group's latency is sum over settings of its latency x the setting's binary (one is on); the
+    rows are relaxed by big-M when their groups are off (M per row: the most its other terms can
+    reach). A[sink] <= SLO. Valid rows A[o] >= A[u] + the least latency of o's chosen setting on
+    any worker tighten the relaxation along paths."""
+    slo = problem.slo
+    assert slo is not None
+    ops = list(problem.operators)
+    big_l = slo.ms + 1.0          # any latency above the SLO is as infeasible as this
+    done = {o: mdl.var(0.0, slo.ms) for o in ops}
+    delta = {key: mdl.var(0, 1, integer=True) for key in n}
+    tier_of = {t: g.class_tier[g.type_class[t]] for t in range(g.num_types)}
+    for (o, t, lvl), var in n.items():
+        mdl.row([(var, 1.0), (delta[o, t, lvl], -float(len(g.type_members[t])))], -np.inf, 0.0)
+    dtier: dict[tuple[str, int], int] = {}
+    for (o, t, lvl), d in delta.items():
+        key = (o, tier_of[t])
+        if key not in dtier:
+            dtier[key] = mdl.var(0, 1, integer=True)
+        mdl.row([(d, 1.0), (dtier[key], -1.0)], -np.inf, 0.0)
+
+    def latency_terms(o: str, t: int, lvl: float) -> list[tuple[int, float]]:
+        rep = g.type_members[t][0]
+        terms = []
+        for k in allowed[o]:
+            for bs in _batches(problem, o):
+                choice = beta[o].get((k, bs), m[o][k])
+                terms.append((choice, -min(big_l, _worker_latency(problem, o, k, bs, rep, lvl))))
+        return terms
+
+    least: dict[tuple, float] = {}      # (o, k, batch) -> least latency on any type and level
+    for (o, k, t, (bs, lvl)) in x:
+        val = _into(problem, o, k, t, g) + _worker_latency(problem, o, k, bs, g.type_members[t][0], lvl)
+        least[o, k, bs] = min(least.get((o, k, bs), math.inf), val)
+    for o in ops:
+        lb = [(beta[o].get((k, bs), m[o][k]), -val) for (oo, k, bs), val in least.items() if oo == o]
+        for e in problem.in_edges(o):
+            up = [] if e.src in problem.sources else [(done[e.src], -1.0)]
+            mdl.row([(done[o], 1.0)] + up + lb, 0.0, np.inf)
+
+    pair: dict[tuple, int] = {}
+
+    def size_terms(e) -> tuple[float, list[tuple[int, float]]]:
+        """The edge's message size as a constant plus terms in the variant binaries."""
+        if e.src in problem.sources:
+            sizes = {kv: e.size("default", kv) for kv in allowed[e.dst]}
+            if len(set(sizes.values())) == 1:
+                return next(iter(sizes.values())), []
+            return 0.0, [(m[e.dst][kv], s) for kv, s in sizes.items()]
+        sizes = {(ku, kv): e.size(ku, kv) for ku in allowed[e.src] for kv in allowed[e.dst]}
+        if len(set(sizes.values())) == 1:
+            return next(iter(sizes.values())), []
+        out = []
+        for (ku, kv), s in sizes.items():
+            key = (e.src, e.dst, ku, kv)
+            if key not in pair:     # pi >= m_u + m_v - 1: 1 for the chosen pair, pushed to 0 elsewhere
+                pair[key] = mdl.var(0.0, 1.0)
+                mdl.row([(pair[key], 1.0), (m[e.src][ku], -1.0), (m[e.dst][kv], -1.0)], -1.0, np.inf)
+            out.append((pair[key], s))
+        return 0.0, out
+
+    for o in ops:
+        for e in problem.in_edges(o):
+            size0, sterms = size_terms(e)
+            senders = ([problem.sources[e.src].tier] if e.src in problem.sources
+                       else sorted({p for (u, p) in dtier if u == e.src}))
+            for (oo, t, lvl), d in delta.items():
+                if oo != o:
+                    continue
+                q = tier_of[t]
+                for p in senders:
+                    if p > q:
+                        continue
+                    const = transfer_ms(problem, p, q, 0.0)
+                    per_kb = transfer_ms(problem, p, q, 1.0) - const
+                    lat = latency_terms(o, t, lvl)
+                    big_m = (slo.ms + const + per_kb * (size0 + sum(s for _, s in sterms))
+                             + max(-c for _, c in lat) + 1.0)
+                    terms = [(done[o], 1.0), (d, -big_m)] + lat
+                    terms += [(v, -per_kb * s) for v, s in sterms]
+                    rhs = const + per_kb * size0 - big_m
+                    if e.src not in problem.sources:
+                        terms += [(done[e.src], -1.0), (dtier[e.src, p], -big_m)]
+                        rhs -= big_m
+                    mdl.row(terms, rhs, np.inf)
 
 
 def _accuracy_rows(mdl: Model, m, ops, combos, ok, allowed) -> None:
@@ -183,7 +377,7 @@ def _accuracy_rows(mdl: Model, m, ops, combos, ok, allowed) -> None:
 
 def _source_edge(mdl: Model, problem: Problem, g: Groups, e, x, link) -> None:
     p = problem.sources[e.src].tier
-    for (o, k, t), var in x.items():
+    for (o, k, t, _c), var in x.items():
         if o != e.dst:
             continue
         price = g.class_source_price[e.src][g.type_class[t]]
@@ -199,8 +393,8 @@ def _join_traffic_bound(problem: Problem, g: Groups, e, x, allowed, link) -> set
     if not problem.has_bandwidth:
         return touched
     u, v = e.src, e.dst
-    tiers_u = {g.class_tier[g.type_class[t]] for (o, _, t) in x if o == u}
-    for (o, k, t), var in x.items():
+    tiers_u = {g.class_tier[g.type_class[t]] for (o, _, t, _c) in x if o == u}
+    for (o, k, t, _c), var in x.items():
         if o != v:
             continue
         q = g.class_tier[g.type_class[t]]
@@ -213,15 +407,15 @@ def _join_traffic_bound(problem: Problem, g: Groups, e, x, allowed, link) -> set
 
 
 def _tier_sum(g: Groups, x, op: str, tier: int) -> list[tuple[int, float]]:
-    return [(v, 1.0) for (o, _, t), v in x.items() if o == op and g.class_tier[g.type_class[t]] == tier]
+    return [(v, 1.0) for (o, _, t, _c), v in x.items() if o == op and g.class_tier[g.type_class[t]] == tier]
 
 
 def _join_edge(mdl: Model, problem: Problem, g: Groups, e, x, m, allowed, req) -> None:
     """Product-of-rates traffic of a join, linear through tier potentials and a cut tier."""
     u, v = e.src, e.dst
     ru, rv = req[u], req[v]
-    tiers_u = sorted({g.class_tier[g.type_class[t]] for (o, _, t) in x if o == u})
-    tiers_v = sorted({g.class_tier[g.type_class[t]] for (o, _, t) in x if o == v})
+    tiers_u = sorted({g.class_tier[g.type_class[t]] for (o, _, t, _c) in x if o == u})
+    tiers_v = sorted({g.class_tier[g.type_class[t]] for (o, _, t, _c) in x if o == v})
     tiers = sorted(set(tiers_u) | set(tiers_v))
     if len(tiers) > 1:
         theta = {c: mdl.var(0, 1, integer=True) for c in tiers}
@@ -234,7 +428,7 @@ def _join_edge(mdl: Model, problem: Problem, g: Groups, e, x, m, allowed, req) -
     sizes = {(ku, kv): e.size(ku, kv) for ku in allowed[u] for kv in allowed[v]}
     if len(set(sizes.values())) == 1:
         s = next(iter(sizes.values()))
-        for (o, k, t), var in x.items():
+        for (o, k, t, _c), var in x.items():
             tier = g.class_tier[g.type_class[t]]
             if o == v:
                 mdl.add_obj(var, s * phi[tier])
@@ -244,7 +438,7 @@ def _join_edge(mdl: Model, problem: Problem, g: Groups, e, x, m, allowed, req) -
     for q in tiers_v:
         for kv in allowed[v]:
             gs = {ku: mdl.var(0, rv, obj=sizes[ku, kv] * phi[q]) for ku in allowed[u]}
-            xs = [(var, -1.0) for (o, k, t), var in x.items()
+            xs = [(var, -1.0) for (o, k, t, _c), var in x.items()
                   if o == v and k == kv and g.class_tier[g.type_class[t]] == q]
             mdl.row([(gv, 1.0) for gv in gs.values()] + xs, 0.0, 0.0)
             for ku, gv in gs.items():
@@ -252,7 +446,7 @@ def _join_edge(mdl: Model, problem: Problem, g: Groups, e, x, m, allowed, req) -
     for p in tiers_u:
         for ku in allowed[u]:
             hs = {kv: mdl.var(0, ru, obj=-sizes[ku, kv] * (rv / ru) * phi[p]) for kv in allowed[v]}
-            xs = [(var, -1.0) for (o, k, t), var in x.items()
+            xs = [(var, -1.0) for (o, k, t, _c), var in x.items()
                   if o == u and k == ku and g.class_tier[g.type_class[t]] == p]
             mdl.row([(hv, 1.0) for hv in hs.values()] + xs, 0.0, 0.0)
             for kv, hv in hs.items():
@@ -263,8 +457,8 @@ def _free_edge(mdl: Model, problem: Problem, g: Groups, e, x, allowed, req, link
     """Transportation between the classes of u and v; the routes are decisions."""
     u, v = e.src, e.dst
     ratio = req[v] / req[u]
-    cls_u = sorted({g.type_class[t] for (o, _, t) in x if o == u})
-    cls_v = sorted({g.type_class[t] for (o, _, t) in x if o == v})
+    cls_u = sorted({g.type_class[t] for (o, _, t, _c) in x if o == u})
+    cls_v = sorted({g.type_class[t] for (o, _, t, _c) in x if o == v})
     flows: dict[tuple[int, int, str, str], int] = {}
     for P in cls_u:
         for Q in cls_v:
@@ -280,28 +474,29 @@ def _free_edge(mdl: Model, problem: Problem, g: Groups, e, x, allowed, req, link
     for P in cls_u:
         for ku in allowed[u]:
             terms = [(f, 1.0) for (p, _, k, _), f in flows.items() if p == P and k == ku]
-            terms += [(var, -ratio) for (o, k, t), var in x.items() if o == u and k == ku and g.type_class[t] == P]
+            terms += [(var, -ratio) for (o, k, t, _c), var in x.items() if o == u and k == ku and g.type_class[t] == P]
             mdl.row(terms, 0.0, 0.0)
     for Q in cls_v:
         for kv in allowed[v]:
             terms = [(f, 1.0) for (_, q, _, k), f in flows.items() if q == Q and k == kv]
-            terms += [(var, -1.0) for (o, k, t), var in x.items() if o == v and k == kv and g.type_class[t] == Q]
+            terms += [(var, -1.0) for (o, k, t, _c), var in x.items() if o == v and k == kv and g.type_class[t] == Q]
             mdl.row(terms, 0.0, 0.0)
     return flows
 
 
-def _decode_placement(problem: Problem, g: Groups, x, sol, variants, req) -> dict[str, dict[str, float]]:
-    """Turn type-level rates into named workers, each filled evenly and within capacity."""
+def _decode_placement(problem: Problem, g: Groups, x, sol, variants, batch, req) -> dict[str, dict[str, float]]:
+    """Turn (type, level) rates into named workers, each group filled evenly within its level."""
     used = [0] * g.num_types
     placement: dict[str, dict[str, float]] = {}
     for o in problem.operators:
-        k = variants[o]
-        per_type = {t: sol[var] for (oo, kk, t), var in x.items() if oo == o and kk == k and sol[var] > TINY * req[o]}
-        total = sum(per_type.values())
+        k, bs = variants[o], batch[o]
+        per_group = {(t, c[1]): sol[var] for (oo, kk, t, c), var in x.items()
+                     if oo == o and kk == k and c[0] == bs and sol[var] > TINY * req[o]}
+        total = sum(per_group.values())
         out: dict[str, float] = {}
-        for t, rate in sorted(per_type.items()):
+        for (t, lvl), rate in sorted(per_group.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0.0)):
             rate *= req[o] / total
-            cap = float(problem.capacity(o, k)[g.type_members[t][0]])
+            cap = float(problem.capacity(o, k, bs, lvl)[g.type_members[t][0]])
             count = max(1, math.ceil(rate / cap - 1e-7))
             members = g.type_members[t][used[t]:used[t] + count]
             used[t] += len(members)

@@ -29,8 +29,9 @@ import numpy as np
 
 from planner.accuracy import accuracy_of
 from planner.costmodel import Assignment, evaluate
-from planner.diagnose import infeasibility
+from planner.diagnose import infeasibility, latency_infeasibility
 from planner.errors import InfeasibleError
+from planner.latency import at_setting, batch_combinations
 from planner.problem import GB_PER_HOUR_PER_KB_PER_S, Problem
 
 BEST_K = 10
@@ -254,7 +255,30 @@ def _greedy(rv, cap, avail, tiers, costs, per_share, upstream):
 
 
 def solve_jellybean(problem: Problem) -> Assignment:
-    """Run model selection then worker assignment; return the cheapest feasible plan."""
+    """Run model selection then worker assignment; return the cheapest feasible plan.
+
+    Under a latency SLO, JellyBean runs once per batch setting per operator and per utilisation
+    level (every worker planned to at most that share of its capacity), and the cheapest plan
+    whose latency meets the SLO wins: a heuristic, as the level is the same for every worker."""
+    if problem.slo is None:
+        return _solve_jellybean(problem)
+    best: tuple[float, Assignment] | None = None
+    for batch in batch_combinations(problem):
+        for level in problem.levels():
+            try:
+                a = _solve_jellybean(at_setting(problem, batch, level, mask=True))
+            except InfeasibleError:
+                continue
+            a.batch = dict(batch)
+            ev = evaluate(problem, a)
+            if ev.feasible and (best is None or ev.total_cost < best[0] - 1e-9):
+                best = (ev.total_cost, a)
+    if best is None:
+        raise InfeasibleError(latency_infeasibility(problem) + " (JellyBean's greedy found no plan)")
+    return best[1]
+
+
+def _solve_jellybean(problem: Problem) -> Assignment:
     combos = beam_search(problem)
     if not combos:
         raise InfeasibleError(infeasibility(problem))

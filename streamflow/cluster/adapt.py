@@ -183,19 +183,26 @@ class Controller:
         from planner.planning import plan as run_planner
         from planner.problem import parse_problem
         raw = self._measured_problem(window, plan)
+        raw.pop("execution_latency_ms_by_batch", None)   # measured per record at the running batch size
         base = parse_problem(raw, str(self.problem_path))
         floor = base.threshold
         floors = [floor] + sorted({a for a in self._variant_accuracies() if a < floor}, reverse=True)
         notes: list[str] = []
-        for i, f in enumerate(floors):
+        # the SLO is planned for where it can be met; keeping up comes first where it cannot
+        attempts = [(f, slo) for f in floors for slo in ([self.slo_ms, None] if self.slo_ms else [None])]
+        for f, slo in attempts:
+            i = floors.index(f)
             try:
-                problem = base.with_overrides(accuracy=f, throughput=target_rate)
+                problem = base.with_overrides(accuracy=f, throughput=target_rate, slo_ms=slo)
                 result = run_planner(problem, "exact", time_limit=20.0)
             except InfeasibleError:
                 continue
             except PlannerError as exc:
                 raise StreamflowError(f"adapt: the planner failed: {exc}") from None
             new = self._runnable(to_plan(problem, result), plan)
+            if self.slo_ms and slo is None:
+                notes.append(f"no plan meets the latency SLO of {self.slo_ms:g} ms at {target_rate:.1f}/s; "
+                             "planned to keep up without it")
             if i:
                 notes.append(f"no plan keeps up at {target_rate:.1f}/s with accuracy >= {floor:g}; "
                              f"degraded to the most accurate that does ({result.evaluation.accuracy:.2f})")

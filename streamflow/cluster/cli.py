@@ -39,15 +39,38 @@ def add_run_parser(sub: Any) -> None:
     p.add_argument("--problem", default=None, help="with --adapt: the planning problem the plan was made from")
     p.add_argument("--slo-ms", type=float, default=None,
                    help="with --adapt: p99 latency to every sink to keep under (ms)")
+    p.add_argument("--ui", nargs="?", type=int, const=8765, default=None, metavar="PORT",
+                   help="serve the live web view at http://HOST:PORT/ (default port 8765); it serves "
+                        "/metrics too")
+    p.add_argument("--metrics-port", default="auto", metavar="PORT",
+                   help="serve Prometheus metrics at http://HOST:PORT/metrics (default 9464, or a free port "
+                        "when that is taken; 0: any free port; off: no metrics, also not from --local workers)")
+    p.add_argument("--http-host", default="127.0.0.1",
+                   help="address the web view and metrics listen on (default 127.0.0.1; 0.0.0.0 for "
+                        "every interface)")
+    add_security_arguments(p, "the coordinator's key pair (coordinator.key_secret) and the public keys it admits")
     p.add_argument("--inprocess", action="store_true",
                    help="debug: run every operator in this process, ignoring the placement")
     p.set_defaults(func=run_command)
 
 
+def add_security_arguments(p: argparse.ArgumentParser, keys_help: str) -> None:
+    """--keys, --insecure and --allow-import, alike for the coordinator and the workers."""
+    p.add_argument("--keys", metavar="DIR", default=None,
+                   help=f"CURVE keys (streamflow keys generate DIR): {keys_help}")
+    p.add_argument("--insecure", action="store_true",
+                   help="allow plaintext, unauthenticated sockets on a non-loopback address")
+    p.add_argument("--allow-import", metavar="PREFIX", action="append", default=[],
+                   help="modules plans may import code from, beyond the project's operators (repeatable)")
+
+
 def run_command(args: argparse.Namespace) -> int:
+    from streamflow.communication.security import require_keys
     from streamflow.errors import PlanError
+    from streamflow.imports import restrict
     from streamflow.plan import build_graph, load_plan
     from streamflow.runtime import run_coroutine
+    restrict(args.allow_import)  # reconfigured plans arrive over the network; ours obeys the same rule
     if args.speed is not None and args.speed < 0:
         raise PlanError("--speed: must be >= 0")
     if args.spares < 0 or (args.spares and not args.local):
@@ -56,6 +79,9 @@ def run_command(args: argparse.Namespace) -> int:
         raise PlanError("--adapt: give --problem PROBLEM.json, the problem the planner re-plans from")
     if args.slo_ms is not None and not args.slo_ms > 0:
         raise PlanError("--slo-ms: must be > 0")
+    metrics_port = metrics_port_option(args.metrics_port)
+    if args.ui is not None and not 0 <= args.ui <= 65535:
+        raise PlanError(f"--ui: a port 0..65535, got {args.ui}")
     if args.resume:
         plan = resumed_plan(args.resume, args.speed)
         args.recovery_dir = args.resume
@@ -75,14 +101,31 @@ def run_command(args: argparse.Namespace) -> int:
         if args.local:
             raise PlanError("--testbed and --local: choose one (the testbed's workers, or workers started here)")
         listen = coordinator_address(plan, args.state)
+        if args.keys is None and not args.insecure:
+            from streamflow.testbed.attach import testbed_keys
+            args.keys = testbed_keys(args.state)
+    if not args.local:
+        require_keys(args.keys, args.insecure, [listen], "--listen")
     options = Options(listen=listen, local=args.local, report=args.report, timeout=args.timeout,
                       wait=args.wait, credit_window=args.credit_window, quiet=args.quiet,
                       recovery_dir=args.recovery_dir, spares=args.spares, resume=bool(args.resume),
-                      adapt=args.adapt, problem=args.problem, slo_ms=args.slo_ms)
+                      adapt=args.adapt, problem=args.problem, slo_ms=args.slo_ms,
+                      http_host=args.http_host, metrics_port=metrics_port, ui_port=args.ui, keys=args.keys,
+                      insecure=args.insecure, allow_import=tuple(args.allow_import))
     coordinator = Coordinator(plan, graph, placement, options)
     report = run_coroutine(coordinator.run())
     print_summary(report, str(coordinator.report_path))
     return 0
+
+
+def metrics_port_option(value: str) -> int | str | None:
+    """--metrics-port: "auto", "off" or a port number."""
+    from streamflow.errors import PlanError
+    if value in ("auto", "off"):
+        return None if value == "off" else value
+    if not value.isdigit() or not 0 <= int(value) <= 65535:
+        raise PlanError(f"--metrics-port: a port 0..65535, auto or off, got {value!r}")
+    return int(value)
 
 
 def resumed_plan(run_dir: str, speed: float | None) -> Any:
@@ -125,11 +168,14 @@ def print_summary(report: dict[str, Any], path: str) -> None:
     console.print(f"throughput: {t['throughput_per_s'] or 0:,.1f} {t.get('unit', 'records')}/s from the sources; "
                   f"epoch latency (sources close an epoch -> sinks complete it) p50 {ms(lat['p50'])} ms, "
                   f"p99 {ms(lat['p99'])} ms", highlight=False)
-    for name, op in report["operators"].items():
-        if "record_latency_ms" in op:
-            r = op["record_latency_ms"]
-            console.print(f"latency, source -> {name}: p50 {ms(r['p50'])} ms, p99 {ms(r['p99'])} ms "
-                          f"per {t.get('unit', 'record').rstrip('s')}", highlight=False)
+    for name, r in report.get("sink_latency_ms", {}).items():
+        line = (f"latency, source -> {name}: p50 {ms(r['p50'])} ms, p95 {ms(r['p95'])} ms, p99 {ms(r['p99'])} ms "
+                f"per {t.get('unit', 'record').rstrip('s')}")
+        if "within_slo" in r:
+            line += f"; {r['within_slo'] * 100:.1f} % within the SLO of {r['slo_ms']:g} ms"
+        for pct, value in r.get("predicted", {}).items():
+            line += f" (planner predicted {pct} {ms(value)} ms)"
+        console.print(line, highlight=False)
     from streamflow.cluster.shares import describe
     for text in describe(report.get("shares", {})):
         console.print(text, highlight=False)
@@ -170,4 +216,5 @@ def print_summary(report: dict[str, Any], path: str) -> None:
                       f"{' (degraded: no plan met the accuracy floor)' if a.get('degraded') else ''}", highlight=False)
     if report.get("timeline_png"):
         console.print(f"timeline: {report['timeline_png']}", highlight=False)
+    console.print(f"web view of this run: streamflow ui {path}", highlight=False)
     console.print(f"report: {path}", highlight=False)

@@ -14,10 +14,16 @@ old generation reaches the new one), lets a spare or a survivor take the lost ro
 deploys the next generation from the newest checkpoint committed in the recovery store. So
 each epoch's output is produced by exactly one generation: epochs at or before c by earlier
 ones (kept by the truncation), epochs after c by the new one (discarded everywhere else).
+
+Security: with keys (or the ephemeral ones of --local) the control socket is a CURVE server that
+admits allow-listed keys only, and the coordinator relays each worker's public data key to its
+peers inside `wire` (communication/security.py). Every message is checked against its schema, and
+run messages count only from the run's members (communication/validate.py).
 """
 from __future__ import annotations
 
 import asyncio
+import shutil
 import signal
 import time
 import uuid
@@ -25,22 +31,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import msgpack
 import zmq
 
 from streamflow.cluster.display import LiveView
 from streamflow.cluster.livemodel import LiveModel, write_timeline_png
 from streamflow.cluster.local import LocalWorkers
 from streamflow.cluster.observer import ProgressObserver
-from streamflow.cluster.protocol import DEAD_AFTER_S, Inbox, pack, unpack
+from streamflow.cluster.protocol import DEAD_AFTER_S, Inbox, pack
 from streamflow.cluster.outcomes import Reconfigure, RunFailed, RunInterrupted, WorkerLost
 from streamflow.cluster.reconfiguring import Reconfiguring
 from streamflow.cluster.recovering import Recovering
 from streamflow.cluster.report import RunRecord, write_report
+from streamflow.communication import validate
+from streamflow.communication.security import COORDINATOR, ephemeral_keys, security_for
 from streamflow.communication.transport import PROGRESS
 from streamflow.dataflow.graph import Graph
 from streamflow.dataflow.worker import stalled_reason
 from streamflow.errors import StreamflowError
+from streamflow.observe.endpoints import Endpoints
+from streamflow.observe.webview import dataflow_view
 from streamflow.plan import Plan
 from streamflow.recovery.store import Checkpoint, RecoveryStore
 
@@ -66,6 +75,12 @@ class Options:
     adapt: bool = False      # re-plan online (needs problem)
     problem: str | None = None
     slo_ms: float | None = None
+    http_host: str = "127.0.0.1"            # where /metrics and the web view listen
+    metrics_port: int | str | None = "auto"  # 9464 or a free port; a port; None: no metrics
+    ui_port: int | None = None              # the web view (also serves /metrics)
+    keys: str | None = None  # --keys DIR: CURVE on every socket (--local without it: ephemeral keys)
+    insecure: bool = False   # --local --insecure: plaintext on loopback, no ephemeral keys
+    allow_import: tuple[str, ...] = ()  # --local: passed to the workers started here
 
 
 @dataclass
@@ -99,6 +114,10 @@ class Coordinator(Recovering, Reconfiguring):
         self.record = RunRecord(plan)
         self.observer = ProgressObserver(graph, placement)
         self.context = zmq.Context()
+        self.ephemeral = ephemeral_keys() if options.local and options.keys is None and not options.insecure else None
+        self.keys = options.keys if self.ephemeral is None else str(self.ephemeral)
+        self.security = security_for(self.keys, COORDINATOR)
+        self.drops = validate.Drops("coordinator")
         self.router: zmq.Socket | None = None
         self.inbox: Inbox | None = None
         self.local: LocalWorkers | None = None
@@ -122,6 +141,8 @@ class Coordinator(Recovering, Reconfiguring):
         self.spare_seq = 0
         self.switch: dict[str, Any] | None = None  # an accepted reconfiguration, until it is done
         self.model = LiveModel()
+        self.status = "starting"
+        self.endpoints = Endpoints(self, options.http_host, options.metrics_port, options.ui_port)
         self.controller: Any = None
         if options.adapt:
             from streamflow.cluster.adapt import Controller
@@ -157,22 +178,39 @@ class Coordinator(Recovering, Reconfiguring):
             return None
         identity, frames = msg
         assert identity is not None
-        sender = identity.decode(errors="replace")
+        return self.accept(identity, frames)
+
+    def accept(self, identity: bytes, frames: list[bytes]) -> tuple[str, str, Any] | None:
+        """One message from the control socket, as `_receive` returns it; what does not fit is
+        dropped and logged (validate.py), never raised."""
+        try:
+            return self._accept(identity, frames)
+        except Exception as exc:  # noqa: BLE001 - any malformed message, never the run
+            self.drops.drop(identity, exc)
+            return None
+
+    def _accept(self, identity: bytes, frames: list[bytes]) -> tuple[str, str, Any] | None:
+        sender = identity.decode(errors="replace")  # a client without an identity gets a binary one
         if sender.endswith("#hb"):
+            if len(frames) != 2 or frames[0] != b"hb":
+                raise validate.Invalid("heartbeat is not ('hb', time)")
             self.heartbeats[sender[:-3]] = time.monotonic()
             return None
-        kind = frames[0].decode()
-        if kind == "progress":
-            if len(frames) > 2 and frames[2].decode() != self.gen_id:
+        if frames and frames[0] == b"progress":
+            if not 2 <= len(frames) <= 3:
+                raise validate.Invalid("progress copy is not (progress, batch, generation)")
+            if len(frames) > 2 and frames[2] != self.gen_id.encode():
                 return None  # a copy from an aborted generation
-            header = msgpack.unpackb(frames[1], use_list=False)
-            if header[0] == PROGRESS:
-                flat = header[1]
+            header = validate.header(frames[1])
+            if header[0] == PROGRESS and len(header) == 2 and sender in self.members:
+                flat = validate.progress(header[1], len(self.observer.tracker.antichains))
                 self.observer.apply(zip(flat[0::3], flat[1::3], flat[2::3]))
                 self.last_progress_at = time.monotonic()
                 self._note_output_resumed()
             return None
-        _, body = unpack(frames)
+        kind, body = validate.control(frames, validate.TO_COORDINATOR)
+        if kind not in ("register", "reconfigure", "bye") and sender not in self.members:
+            raise validate.Invalid(f"{kind} from a process that is not a member of this run")
         self.heartbeats[sender] = time.monotonic()
         if kind == "register" and sender not in self.members and isinstance(body, dict):
             if sender in self.names and self.run_started is None and not body.get("spare"):
@@ -200,11 +238,15 @@ class Coordinator(Recovering, Reconfiguring):
         """Run the plan; returns the report (also written to disk). Raises RunFailed on failure."""
         loop = asyncio.get_running_loop()
         main = asyncio.current_task()
+        await self.endpoints.start()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, lambda: self._interrupt(main))
+        self.security.start(self.context)
         self.router = self.context.socket(zmq.ROUTER)
         self.router.setsockopt(zmq.LINGER, 1000)
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 0)
+        self.router.setsockopt(zmq.MAXMSGSIZE, validate.MAX_FRAME_BYTES)
+        self.security.server(self.router)
         listen = self.options.listen
         if self.options.local:
             port = self.router.bind_to_random_port("tcp://127.0.0.1")
@@ -216,11 +258,14 @@ class Coordinator(Recovering, Reconfiguring):
         try:
             self._open_store()
             if self.options.local:
-                self.local = LocalWorkers(self.plan, listen, self.log_dir)
+                self.local = LocalWorkers(self.plan, listen, self.log_dir, self.endpoints.workers_metrics,
+                                          self.keys, self.options.allow_import)
                 self.local.start(self.controller.workers() if self.controller else [])
                 for _ in range(self.options.spares):
                     self._start_local_spare()
             await self._gather(listen)
+            if not self.options.quiet and self.endpoints.announce():
+                print(self.endpoints.announce(), flush=True)
             while True:
                 try:
                     await self._deploy()
@@ -343,8 +388,14 @@ class Coordinator(Recovering, Reconfiguring):
                       for role in member.roles}
             self.send(name, "deploy", {**base, "roles": member.roles, "states": states})
         deployed = await self._collect("deployed", timeout=120.0)
-        peers = {role: addr for d in deployed.values() for role, addr in d["addresses"].items()}
-        self.broadcast("wire", {"run": self.gen_id, "peers": peers})
+        try:
+            peers = {role: addr for d in deployed.values()
+                     for role, addr in validate.str_map(d["addresses"], "deployed.addresses").items()}
+            keys = {role: key for d in deployed.values()
+                    for role, key in validate.str_map(d.get("keys", {}), "deployed.keys").items()}
+        except validate.Invalid as exc:
+            raise RunFailed(f"a worker deployed with {exc}") from None
+        self.broadcast("wire", {"run": self.gen_id, "peers": peers, "keys": keys})
         ready = await self._collect("ready", timeout=120.0)
         stateful = {(op, int(i)) for body in ready.values() for op, i in body.get("stateful", [])}
         if self.store is not None and (stateful or not self.options.resume):
@@ -358,6 +409,7 @@ class Coordinator(Recovering, Reconfiguring):
             elapsed = self.elapsed_before
         if self.run_started is None:
             self.run_started = now - self.elapsed_before
+        self.status = "running"
         self.broadcast("start", {"run": self.gen_id, "elapsed": elapsed})
         for m in self.members.values():
             m.state = "running"
@@ -432,6 +484,7 @@ class Coordinator(Recovering, Reconfiguring):
                 if kind == "stats":
                     self.record.add_stats(body.get("role", sender), body["stats"])
                     self.model.add_stats(body.get("role", sender), body["stats"])
+                    self.endpoints.observe_stats(body.get("role", sender), body["stats"])
                     self._note_quiescence(sender, body["stats"])
                 elif kind == "done":
                     done.add(sender)
@@ -521,8 +574,14 @@ class Coordinator(Recovering, Reconfiguring):
         for f in self.record.failures + self.record.adaptations:
             for key in [k for k in f if k.startswith("_")]:
                 del f[key]
+        self.status = status
         report = self.record.build(status, error, duration, self.observer, self.started_at)
+        report["run_id"] = self.run_id
         report["timeline"] = self.model.windows
+        report["dataflow"] = dataflow_view(self.plan)
+        report["metrics"] = self.endpoints.urls()
+        report["dropped_messages"] = {"coordinator": self.drops.count, **{
+            role: stats.get("dropped", 0) for role, stats in self.record.latest.items()}}
         if self.options.slo_ms is not None:
             report["slo_ms"] = self.options.slo_ms
         events = [{"t_s": f["t_s"], "label": f"lost {f['worker']}"} for f in self.record.failures if "t_s" in f]
@@ -539,12 +598,17 @@ class Coordinator(Recovering, Reconfiguring):
         accuracy = self._evaluate()
         if accuracy:
             report["accuracy"] = accuracy
+            self.endpoints.measured(accuracy)
         write_report(self.report_path, report)
+        await self.endpoints.stop()
         if self.inbox is not None:
             self.inbox.close()
         if self.router is not None:
             self.router.close(linger=500)
+        self.security.stop()
         self.context.term()
+        if self.ephemeral is not None:
+            shutil.rmtree(self.ephemeral, ignore_errors=True)
         return report
 
     def _evaluate(self) -> dict[str, Any]:

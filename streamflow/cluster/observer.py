@@ -33,6 +33,7 @@ class ProgressObserver:
                             for p in range(op.n_outputs)]
         self.sinks = [i for i, op in enumerate(graph.operators) if op.n_outputs == 0] or \
             [i for i in range(len(graph.operators))]
+        self.start_epoch = start_epoch
         self._source_frontier = start_epoch
         self._sink_frontier = start_epoch
         self._closed_at: list[tuple[float, float]] = []  # (source frontier reached, time)
@@ -58,6 +59,12 @@ class ProgressObserver:
             i = bisect.bisect_right(keys, sink - 1) if sink != DONE else len(keys) - 1
             if 0 <= i < len(keys):
                 self.epoch_latency_s.append(now - self._closed_at[i][1])
+
+    def sources_reached(self) -> int:
+        """The highest finite frontier the sources have reached (the last epoch they emitted
+        at, once they are done)."""
+        finite = [f for f, _t in self._closed_at if f != DONE]
+        return int(max(finite, default=self.start_epoch))
 
     def frontier(self) -> float:
         """The least epoch some operator may still see (inf once the run is complete)."""

@@ -16,6 +16,8 @@ from typing import Any
 import msgpack
 import zmq
 
+from streamflow.communication.security import PLAINTEXT, Security
+
 HEARTBEAT_S = 0.5
 DEAD_AFTER_S = 3.0
 
@@ -85,9 +87,10 @@ class Inbox:
 class Heartbeat(threading.Thread):
     """Sends `hb` every HEARTBEAT_S from its own socket and thread, until stopped."""
 
-    def __init__(self, context: zmq.Context, coordinator: str, name: str) -> None:
+    def __init__(self, context: zmq.Context, coordinator: str, name: str, security: Security = PLAINTEXT) -> None:
         super().__init__(name=f"heartbeat-{name}", daemon=True)
         self.context = context
+        self.security = security
         self.coordinator = coordinator
         self.identity = f"{name}#hb".encode()
         self.stopped = threading.Event()
@@ -97,6 +100,7 @@ class Heartbeat(threading.Thread):
         sock.setsockopt(zmq.IDENTITY, self.identity)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.SNDHWM, 10)
+        self.security.client(sock)
         sock.connect(self.coordinator)
         try:
             while not self.stopped.is_set():

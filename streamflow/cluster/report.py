@@ -14,9 +14,29 @@ from streamflow.plan import Plan
 
 def percentiles(samples: list[float]) -> dict[str, float | None]:
     if not samples:
-        return {"p50": None, "p99": None}
+        return {"p50": None, "p95": None, "p99": None}
     arr = np.asarray(samples)
-    return {"p50": round(float(np.percentile(arr, 50)), 4), "p99": round(float(np.percentile(arr, 99)), 4)}
+    return {f"p{q}": round(float(np.percentile(arr, q)), 4) for q in (50, 95, 99)}
+
+
+def sink_latency(plan: Plan, samples: dict[str, list[float]]) -> dict[str, dict[str, Any]]:
+    """Per sink: source-to-sink record latency p50/p95/p99, and against the plan's latency SLO the
+    fraction of records within it and the planner's prediction (for sinks of its sink operator)."""
+    expected = plan.expected.get("latency") or {}
+    slo = expected.get("slo_ms")
+    out: dict[str, dict[str, Any]] = {}
+    for node in plan.nodes:
+        got = samples.get(node.name)
+        if node.role != "sink" or not got:
+            continue
+        entry: dict[str, Any] = {"records": len(got), **percentiles(got)}
+        if slo is not None:
+            entry["slo_ms"] = slo
+            entry["within_slo"] = round(float(np.mean(np.asarray(got) <= slo)), 4)
+        if node.inputs and node.inputs[0].source == expected.get("sink_operator"):
+            entry["predicted"] = {expected.get("percentile", "p99"): expected.get("predicted_ms")}
+        out[node.name] = entry
+    return out
 
 
 class RunRecord:
@@ -104,6 +124,7 @@ class RunRecord:
             "operators": ops,
             "shares": share_match(plan, ops),
             "links_bytes": links,
+            "sink_latency_ms": sink_latency(plan, self.latency),
             "totals": {
                 "unit": "frames" if all(n.kind == "trace" for n in plan.nodes if n.role == "source") else "records",
                 "source_records": source_records,

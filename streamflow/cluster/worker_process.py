@@ -4,6 +4,12 @@ runs the operator instances each deployment places on it, one run after another.
 A run goes deploy (build the graph, bind the data socket) -> wire (connect to peers) -> start ->
 done/failed/aborted. CPU-heavy operator work runs in a thread pool so the event loop keeps
 moving data, progress and control messages.
+
+With keys, every socket is CURVE (communication/security.py): the control and heartbeat sockets
+dial the coordinator's public key, the data socket serves this worker's own, and a coordinator
+that refuses our key ends the daemon with one line. Plans arrive over the network, so the
+daemon imports only allowed modules (streamflow/imports.py) and checks every control message
+(communication/validate.py).
 """
 from __future__ import annotations
 
@@ -21,12 +27,16 @@ from typing import Any
 
 import zmq
 
-from streamflow.cluster.protocol import Heartbeat, Inbox, pack, unpack
+from streamflow.cluster.protocol import HEARTBEAT_S, Heartbeat, Inbox, pack
 from streamflow.cluster.stats import worker_stats
+from streamflow.communication import validate
 from streamflow.communication.codec import pack_value, unpack_value
+from streamflow.communication.security import PLAINTEXT, Security, handshake_refusal
 from streamflow.communication.transport import ZmqTransport, advertised
 from streamflow.dataflow.worker import Worker
 from streamflow.errors import StreamflowError
+from streamflow.observe.metrics import serve_metrics
+from streamflow.observe.worker_metrics import WorkerCollector
 from streamflow.plan import build_graph, parse_plan
 from streamflow.recovery.checkpoint import Checkpointer, Snapshot
 
@@ -57,17 +67,23 @@ class WorkerInfo:
     pid: int = field(default_factory=os.getpid)
     threads: int = 1
     spare: bool = False  # waits to take over a lost worker's operators
+    metrics: str | None = None  # where this worker serves Prometheus metrics (--metrics-port)
 
 
 class WorkerDaemon:
     """One worker host: waits for deployments from the coordinator at `coordinator`."""
 
     def __init__(self, info: WorkerInfo, coordinator: str, bind: str = "tcp://0.0.0.0:0",
-                 once: bool = False) -> None:
+                 once: bool = False, metrics: tuple[str, int] | None = None,
+                 security: Security = PLAINTEXT) -> None:
         self.info = info
+        self.security = security
+        self.drops = validate.Drops(f"worker {info.name} (control)")
         self.coordinator = coordinator
         self.bind = bind
         self.once = once
+        self.metrics_at = metrics  # (host, port) to serve /metrics on, or None
+        self.metrics: WorkerCollector | None = None
         self.context = zmq.Context()
         self.executor = ThreadPoolExecutor(max_workers=max(1, info.threads),
                                            thread_name_prefix=f"{info.name}-op")
@@ -87,25 +103,45 @@ class WorkerDaemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._on_signal)
+        self.security.start(self.context)
+        server = None
+        if self.metrics_at is not None:
+            self.metrics = WorkerCollector(asdict(self.info))
+            server = await serve_metrics(self.metrics.registry(), *self.metrics_at)
+            # as the coordinator's host reaches it (0.0.0.0: this host's address toward it)
+            reached = advertised(f"tcp://{server.host}:{server.port}", self.coordinator)
+            self.info.metrics = f"http{reached[3:]}/metrics"
+            log.info("metrics at %s", self.info.metrics)
         self.control = self.context.socket(zmq.DEALER)
         self.control.setsockopt(zmq.IDENTITY, self.info.name.encode())
         self.control.setsockopt(zmq.LINGER, 1000)
+        self.control.setsockopt(zmq.MAXMSGSIZE, validate.MAX_FRAME_BYTES)
+        self.security.client(self.control)
+        monitor = self.control.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+                                                  | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL)
         self.control.connect(self.coordinator)
         self.inbox = Inbox(self.control)
-        heartbeat = Heartbeat(self.context, self.coordinator, self.info.name)
+        heartbeat = Heartbeat(self.context, self.coordinator, self.info.name, self.security)
         heartbeat.start()
+        status = 0
         try:
             while not self.stopping:
                 self.send("register", asdict(self.info))
-                msg = await self.inbox.get(timeout=1.0)
+                msg = await self._next(timeout=1.0)
                 if msg is None:
+                    refused = None if self.contacted else handshake_refusal(monitor)
+                    if refused is not None:
+                        print(f"error: coordinator {self.coordinator} {refused}"
+                              f"{' (key ' + self.security.public + ')' if self.security.public else ''}",
+                              file=sys.stderr, flush=True)
+                        status = 2
+                        break
                     silent = time.monotonic() - self.last_contact
                     if self.once and (silent > ORPHANED_AFTER_S or (self.contacted and silent > COORDINATOR_SILENCE_S)):
                         log.warning("no coordinator for %.0f s; exiting (--once)", silent)
                         break
                     continue
-                kind, body = unpack(msg[1])
-                self.last_contact = time.monotonic()
+                kind, body = msg
                 self.contacted = True
                 if kind == "shutdown":
                     break
@@ -114,13 +150,22 @@ class WorkerDaemon:
                     if self.once and over:
                         break
         finally:
+            if server is not None:
+                await server.stop()
             heartbeat.stop()
-            self.send("bye", {"name": self.info.name})
+            try:  # without a connection (refused, never reached) a send would block for good
+                self.control.send_multipart(pack("bye", {"name": self.info.name}), zmq.NOBLOCK)
+            except zmq.Again:
+                pass
             self.inbox.close()
-            self.control.close(linger=1000)
+            self.control.disable_monitor()
+            monitor.close(linger=0)
+            self.control.close(linger=0 if status else 1000)
             self.executor.shutdown(wait=False, cancel_futures=True)
+            heartbeat.join(timeout=2 * HEARTBEAT_S)
+            self.security.stop()
             self.context.term()
-        return 0
+        return status
 
     def _on_signal(self) -> None:
         self.stopping = True
@@ -129,12 +174,20 @@ class WorkerDaemon:
             self.inbox.event.set()
 
     async def _next(self, timeout: float) -> tuple[str, Any] | None:
+        """The next control message that matches its schema (others are dropped and logged)."""
         assert self.inbox is not None
-        msg = await self.inbox.get(timeout)
-        if msg is None:
-            return None
-        self.last_contact = time.monotonic()
-        return unpack(msg[1])
+        deadline = time.monotonic() + timeout
+        while True:
+            msg = await self.inbox.get(max(0.0, deadline - time.monotonic()))
+            if msg is None:
+                return None
+            try:
+                kind, body = validate.control(msg[1], validate.TO_WORKER)
+            except Exception as exc:  # noqa: BLE001 - garbage from the coordinator's address
+                self.drops.drop(self.coordinator, exc)
+                continue
+            self.last_contact = time.monotonic()
+            return kind, body
 
     async def _deployment(self, deploy: dict[str, Any]) -> bool:
         """One generation of a run: build, wire, start, report; always release the data
@@ -148,18 +201,29 @@ class WorkerDaemon:
         try:
             plan = parse_plan(deploy["plan"], deploy.get("source_path", "plan.json"),
                               deploy.get("speed"), deploy.get("base_dir", "."))
+            if not all(isinstance(r, str) for r in roles):
+                raise StreamflowError("deploy.roles: expected names")
+            build_graph(plan)  # expressions and imports checked before any socket opens
             for role in roles:
                 transports[role] = ZmqTransport(self.context, role, self.bind, deploy.get("credit_window", 16 << 20),
-                                                observer=self.control, tag=run_id)
-            self.send("deployed", {"run": run_id, "addresses": {
-                role: advertised(t.bind, self.coordinator) for role, t in transports.items()}})
+                                                observer=self.control, tag=run_id, security=self.security)
+            deployed = {"run": run_id, "addresses": {role: advertised(t.bind, self.coordinator)
+                                                     for role, t in transports.items()}}
+            if self.security.public:
+                deployed["keys"] = {role: self.security.public for role in transports}
+            self.send("deployed", deployed)
             wire = await self._expect("wire", run_id)
             if wire is None:
                 return not self.regenerate
+            try:
+                peers = validate.str_map(wire["peers"], "wire.peers")
+                keys = validate.str_map(wire.get("keys", {}), "wire.keys")
+            except validate.Invalid as exc:
+                raise StreamflowError(str(exc)) from None
             start_epoch = int(deploy.get("start_epoch", 0))
             stateful: list[list[Any]] = []
             for role, transport in transports.items():
-                transport.connect(wire["peers"])
+                transport.connect(peers, keys)
                 graph, placement = build_graph(plan)
                 states = {op: unpack_value(blob) for op, blob in deploy.get("states", {}).get(role, {}).items()}
                 worker = Worker(graph, role, placement, transport, executor=self.executor,
@@ -172,6 +236,8 @@ class WorkerDaemon:
                                                        partial(self._snapshot, run_id))
                     stateful += [[s.name, s.ctx.instance] for s in worker.checkpointer.slots]
                 parts.append((worker, transport))
+            if self.metrics is not None:
+                self.metrics.deployed(parts)
             self.send("ready", {"run": run_id, "stateful": stateful})
             start = await self._expect("start", run_id)
             if start is None:
@@ -186,6 +252,8 @@ class WorkerDaemon:
             log.exception("run %s failed", run_id)
             self.send("failed", {"run": run_id, "error": f"{type(exc).__name__}: {exc}"})
         finally:
+            if self.metrics is not None and parts:
+                self.metrics.retire()
             for transport in transports.values():
                 transport.close(0 if self.regenerate else 2000)
         return not self.regenerate
@@ -281,7 +349,10 @@ class WorkerDaemon:
 
     def _send_stats(self, run_id: str, parts: list[tuple[Worker, ZmqTransport]]) -> None:
         for worker, transport in parts:
-            self.send("stats", {"run": run_id, "role": worker.name, "stats": worker_stats(worker, transport)})
+            stats = worker_stats(worker, transport)
+            if self.metrics is not None:
+                self.metrics.observe_stats(worker.name, stats)
+            self.send("stats", {"run": run_id, "role": worker.name, "stats": stats})
 
 
 def restored_notify(raw: dict[str, Any]) -> dict[str, dict[int, list[int]]]:
@@ -289,12 +360,17 @@ def restored_notify(raw: dict[str, Any]) -> dict[str, dict[int, list[int]]]:
     return {op: {int(i): [int(e) for e in epochs] for i, epochs in per.items()} for op, per in raw.items()}
 
 
-def run_worker(info: WorkerInfo, coordinator: str, bind: str, once: bool) -> int:
-    """Run the daemon on a uvloop event loop until shutdown."""
+def run_worker(info: WorkerInfo, coordinator: str, bind: str, once: bool,
+               metrics: tuple[str, int] | None = None, security: Security = PLAINTEXT,
+               allow_import: tuple[str, ...] = ()) -> int:
+    """Run the daemon on a uvloop event loop until shutdown, importing only allowed modules;
+    `metrics`: (host, port) to serve Prometheus metrics on."""
+    from streamflow.imports import restrict
     from streamflow.runtime import run_coroutine
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format=f"%(asctime)s {info.name} %(levelname)s %(message)s")
-    daemon = WorkerDaemon(info, coordinator, bind, once)
+    restrict(allow_import)
+    daemon = WorkerDaemon(info, coordinator, bind, once, metrics, security)
     return run_coroutine(daemon.serve())
 
 

@@ -22,7 +22,7 @@ import msgpack
 import numpy as np
 
 from streamflow.records.typesystem import (OK_KINDS, RecordTypeError, array_problem, check_batch,
-                                           class_path, import_class, kind_of, zone_problem)
+                                           class_path, kind_of, record_class, zone_problem)
 
 KIND_NDARRAY = 0
 KIND_MSGPACK = 1
@@ -166,7 +166,7 @@ class _Decoder:
     def cls(self, path: str) -> type:
         found = self.classes.get(path)
         if found is None:
-            found = self.classes[path] = import_class(path)
+            found = self.classes[path] = record_class(path)
         return found
 
     def ext_hook(self, code: int, data: bytes) -> Any:

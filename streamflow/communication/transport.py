@@ -20,6 +20,10 @@ milliseconds more but still never runs ahead. Peers get every batch as it is mad
 Flow control: each (edge, receiver) channel starts with `credit_window` bytes; sending spends
 credit, consuming at the receiver grants it back. A worker does not poll sources or run
 operators whose output can reach a channel without credit, so in-flight data stays bounded.
+
+Security: with keys, the ROUTER is a CURVE server and every DEALER a CURVE client of its peer
+(security.py says why no one else gets a byte through); whatever arrives is checked before use
+and dropped with a log line when it does not fit (validate.py).
 """
 from __future__ import annotations
 
@@ -33,7 +37,9 @@ from urllib.parse import urlparse
 import msgpack
 import zmq
 
+from streamflow.communication import validate
 from streamflow.communication.codec import decode, encode, nbytes
+from streamflow.communication.security import PLAINTEXT, Security, SecurityError
 
 if TYPE_CHECKING:  # pragma: no cover
     from streamflow.dataflow.worker import Worker
@@ -49,7 +55,7 @@ OBSERVE_EVERY_S = 0.005
 class Channel:
     """Sender side of one (edge, receiver) channel: bytes of credit left."""
 
-    __slots__ = ("edge", "peer", "credit", "bytes_sent", "messages")
+    __slots__ = ("edge", "peer", "credit", "bytes_sent", "messages", "stalls")
 
     def __init__(self, edge: int, peer: str, credit: int) -> None:
         self.edge = edge
@@ -57,6 +63,7 @@ class Channel:
         self.credit = credit
         self.bytes_sent = 0
         self.messages = 0
+        self.stalls = 0  # times the channel ran out of credit (counted when credit returns)
 
 
 def advertised(bind: str, toward: str | None = None) -> str:
@@ -81,8 +88,9 @@ class ZmqTransport:
 
     def __init__(self, context: zmq.Context, name: str, bind: str = "tcp://127.0.0.1:0",
                  credit_window: int = DEFAULT_CREDIT_WINDOW, observer: zmq.Socket | None = None,
-                 tag: str = "") -> None:
+                 tag: str = "", security: Security = PLAINTEXT) -> None:
         self.context = context
+        self.security = security
         self.name = name
         self.credit_window = credit_window
         self.tag = tag.encode()  # the run generation, on the copies the coordinator observes
@@ -90,6 +98,8 @@ class ZmqTransport:
         self.router = context.socket(zmq.ROUTER)
         self.router.setsockopt(zmq.RCVHWM, 0)
         self.router.setsockopt(zmq.LINGER, 0)
+        self.router.setsockopt(zmq.MAXMSGSIZE, validate.MAX_FRAME_BYTES)
+        security.server(self.router)
         url = urlparse(bind)
         if url.port in (None, 0):
             port = self.router.bind_to_random_port(f"tcp://{url.hostname or '127.0.0.1'}")
@@ -107,17 +117,23 @@ class ZmqTransport:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.bytes_received = 0
         self.progress_batches = 0
+        self.drops = validate.Drops(f"worker {name}")
+        self._n_locations = 0
         self._observed: list[int] = []  # flat progress items not yet copied to the observer
         self._observed_at = 0.0
         self._observe_timer: asyncio.TimerHandle | None = None
 
     # setup -------------------------------------------------------------------------------------
-    def connect(self, peers: dict[str, str]) -> None:
-        """Open a DEALER to every peer's data address (name -> tcp://host:port)."""
+    def connect(self, peers: dict[str, str], keys: dict[str, str] | None = None) -> None:
+        """Open a DEALER to every peer's data address (name -> tcp://host:port); with keys, as a
+        CURVE client of the peer's public key (name -> z85)."""
         for name, address in peers.items():
             if name == self.name or name in self.peers:
                 continue
+            if self.security.enabled and not (keys and keys.get(name)):
+                raise SecurityError(f"no public key for peer {name!r}: it runs without --keys")
             dealer = self.context.socket(zmq.DEALER)
+            self.security.client(dealer, keys[name] if keys else None)
             dealer.setsockopt(zmq.IDENTITY, self.name.encode())
             dealer.setsockopt(zmq.SNDHWM, 0)
             dealer.setsockopt(zmq.LINGER, 2000)
@@ -127,6 +143,7 @@ class ZmqTransport:
     def attach(self, worker: "Worker") -> None:
         """Learn the worker's slots (after it wired its senders) and start reading."""
         self.worker = worker
+        self._n_locations = len(worker.tracker.antichains)
         graph = worker.graph
         for e, edge in enumerate(graph.edges):
             dst = graph.index(edge.dst)
@@ -231,23 +248,7 @@ class ZmqTransport:
         handled = 0
         try:
             while router.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-                frames = router.recv_multipart(zmq.NOBLOCK, copy=False)
-                peer = frames[0].bytes.decode()
-                header = msgpack.unpackb(frames[1].bytes, use_list=False)
-                kind = header[0]
-                if kind == DATA:
-                    _, edge, epoch, bkind, meta = header
-                    payload = [f.buffer for f in frames[2:]]
-                    size = nbytes(payload)
-                    self.bytes_received += size
-                    slot, port = self._edge_dst[edge]
-                    slot.queues[port].append((epoch, decode(bkind, list(meta), payload)))
-                    slot.remote_credit.append((peer, edge, size))
-                elif kind == PROGRESS:
-                    flat = header[1]
-                    worker.tracker.apply(zip(flat[0::3], flat[1::3], flat[2::3]))
-                elif kind == CREDIT:
-                    self.channels[(header[1], peer)].credit += header[2]
+                self.receive(router.recv_multipart(zmq.NOBLOCK, copy=False))
                 handled += 1
                 if handled >= 256:  # let the scheduler run; come back for the rest
                     assert self._loop is not None
@@ -257,6 +258,40 @@ class ZmqTransport:
             return
         if handled:
             worker.wake()
+
+    def receive(self, frames: list[zmq.Frame]) -> None:
+        """Handle one message [peer identity, header, payload...]; what does not fit is dropped
+        and logged (validate.py), never raised."""
+        worker = self.worker
+        assert worker is not None
+        try:
+            peer = frames[0].bytes.decode()
+            if peer not in self.peers or not 2 <= len(frames) <= validate.MAX_FRAMES:
+                raise validate.Invalid("not a peer of this run" if peer not in self.peers else "frame count")
+            header = validate.header(frames[1].bytes)
+            kind = header[0]
+            if kind == DATA:
+                _, edge, epoch, bkind, meta = header
+                payload = [f.buffer for f in frames[2:]]
+                size = nbytes(payload)
+                slot, port = self._edge_dst[edge]
+                batch = decode(bkind, list(meta), payload)
+                slot.queues[port].append((validate.epoch(epoch), batch))
+                slot.remote_credit.append((peer, edge, size))
+                self.bytes_received += size
+            elif kind == PROGRESS and len(header) == 2:
+                flat = validate.progress(header[1], self._n_locations)
+                worker.tracker.apply(zip(flat[0::3], flat[1::3], flat[2::3]))
+            elif kind == CREDIT:
+                channel = self.channels[(header[1], peer)]
+                size = validate.credit(header)
+                if channel.credit <= 0:
+                    channel.stalls += 1
+                channel.credit += size
+            else:
+                raise validate.Invalid(f"unknown message kind {kind!r}")
+        except Exception as exc:  # noqa: BLE001 - any malformed message, never the run
+            self.drops.drop(frames[0].bytes if frames else b"?", exc)
 
     def close(self, linger_ms: int = 2000) -> None:
         """`linger_ms` 0 when the generation was aborted: nothing of it may arrive later."""

@@ -5,6 +5,7 @@ Record i carries `seq` and `ts` (= i / rate_per_s seconds) plus the declared fie
 """
 from __future__ import annotations
 
+import math
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
@@ -45,7 +46,7 @@ class GeneratorSpec:
     def __init__(self, params: dict[str, Any], path: str) -> None:
         def number(key: str, default: float, minimum: float) -> float:
             v = params.get(key, default)
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or v < minimum:
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v < minimum:
                 raise PlanError(f"{path}.{key}: expected a number >= {minimum}, got {v!r}")
             return v
         self.count = int(number("count", 1000, 0))

@@ -1,7 +1,7 @@
 """The relational operator kinds a plan can name, built from declarative params.
 
 Functions in params are field names, `{"expr": "..."}` over the record `r`, or
-`{"import": "module:function"}` (plans are trusted like code).
+`{"import": "module:function"}` (restricted: operators/expr.py, streamflow/imports.py).
 """
 from __future__ import annotations
 

@@ -111,7 +111,9 @@ class Output:
         try:
             if self.check:
                 check_batch(batch)
-            self._stats.records_out += len(batch)
+            stats = self._stats
+            stats.records_out += len(batch)
+            stats.batches_out += 1
             for push in self.pushers:
                 push(epoch, batch)
         except RecordTypeError as exc:

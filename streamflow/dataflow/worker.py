@@ -59,14 +59,16 @@ def _epoch_text(epoch: int | None) -> str:
 
 
 class OperatorStats:
-    """Counters a run report is built from: batches and records in, busy time per batch."""
+    """Counters a run report and the metrics are built from: batches and records in and out,
+    busy time; updated per batch, never per record."""
 
-    __slots__ = ("batches", "records", "busy_s", "records_out", "service_ms", "latency_ms")
+    __slots__ = ("batches", "records", "busy_s", "records_out", "batches_out", "service_ms", "latency_ms")
 
     def __init__(self) -> None:
         self.batches = 0
         self.records = 0
         self.records_out = 0
+        self.batches_out = 0
         self.busy_s = 0.0
         self.service_ms: list[float] = []
         self.latency_ms: list[float] = []

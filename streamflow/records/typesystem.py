@@ -69,6 +69,20 @@ def import_class(path: str) -> type:
     return obj
 
 
+def record_class(path: str) -> type:
+    """The namedtuple or dataclass a peer's record names, imported only from a module this process
+    has loaded or is allowed to import (streamflow/imports.py): a name on the wire is no reason to
+    run a module's top level."""
+    from streamflow.imports import importable_record_module, refusal
+    module = path.partition(":")[0]
+    if not importable_record_module(module):
+        raise RecordTypeError(f"record class {path}: {refusal(module)}")
+    cls = import_class(path)
+    if kind_of(cls) not in ("namedtuple", "dataclass"):
+        raise RecordTypeError(f"record class {path}: not a namedtuple or dataclass")
+    return cls
+
+
 _KIND: dict[type, str] = {}
 """Per type: 'scalar', 'container', 'ndarray', 'npscalar', 'namedtuple', 'dataclass', or the
 reason it is refused (any other string)."""

@@ -10,6 +10,7 @@ cgroup without a recorded pid is killed when its cgroup is removed.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -55,6 +56,7 @@ def teardown(state: State) -> list[str]:
     if not left:
         state.remove()
         (state.dir / "delayline.ready").unlink(missing_ok=True)
+        shutil.rmtree(state.dir / "keys", ignore_errors=True)
     else:
         state.update(status="down-incomplete", left=left)
     return left

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import signal
+import shutil
 import socket
 import subprocess
 import sys
@@ -131,7 +132,11 @@ def _build(state: State, infra: Infra, topo: Topology, backend: cgroups.Backend,
     say(f"links: {len(topo.links)} tier pairs through the delay line")
     _links(state, infra, topo, backend)
     coordinator = f"tcp://{MGMT_GATEWAY}:{_free_port(MGMT_GATEWAY)}"
-    state.update(coordinator=coordinator)
+    from streamflow.communication.security import COORDINATOR, generate
+    keys = state.dir / "keys"  # this testbed's CURVE keys: `run --testbed` and its workers share them
+    shutil.rmtree(keys, ignore_errors=True)  # left by a testbed that was not taken down cleanly
+    generate(keys, COORDINATOR)
+    state.update(coordinator=coordinator, keys=str(keys))
     for host in infra.hosts:
         _start_worker(state, host, topo, backend, coordinator)
     say(f"workers: {len(infra.hosts)} started; waiting for them to register at {coordinator}")
@@ -201,8 +206,11 @@ def _spawn(state: State, backend: cgroups.Backend, name: str, host: Host | None,
 def _start_worker(state: State, host: Host, topo: Topology, backend: cgroups.Backend, coordinator: str) -> None:
     from streamflow.cluster.local import worker_command
     net = topo.hosts[host.name]
+    # metrics on any free port of the namespace's own interfaces; the worker registers the address
+    # the coordinator reaches it at
     cmd = worker_command(host.name, host.tier, coordinator, device=host.device, cost_per_hour=host.cost_per_hour,
-                         threads=host.threads, bind=f"tcp://{net.address}:0") + ["--preload"]
+                         threads=host.threads, bind=f"tcp://{net.address}:0", metrics_port=0,
+                         keys=state.doc["keys"]) + ["--preload", "--metrics-host", "0.0.0.0"]
     proc = _spawn(state, backend, host.name, host, ["ip", "netns", "exec", net.namespace, *cmd])
     state.doc["hosts"][host.name] = {"tier": host.tier, "namespace": net.namespace, "address": net.address,
                                      "mgmt": net.mgmt, "cpus": host.cpus, "memory_mb": host.memory_mb,
@@ -224,9 +232,14 @@ def _await_registration(state: State, infra: Infra, wait_s: float, say) -> None:
     """Listen where a coordinator will, until every worker has said `register` (it is running, in
     its namespace, and reaches the management bridge)."""
     import zmq
+
+    from streamflow.communication.security import COORDINATOR, security_for
     context = zmq.Context()
+    security = security_for(state.doc["keys"], COORDINATOR)
+    security.start(context)
     router = context.socket(zmq.ROUTER)
     router.setsockopt(zmq.LINGER, 0)
+    security.server(router)
     router.bind(state.doc["coordinator"])
     waiting = {h.name for h in infra.hosts}
     deadline = time.monotonic() + wait_s
@@ -248,6 +261,7 @@ def _await_registration(state: State, infra: Infra, wait_s: float, say) -> None:
                                    f"(logs in {state.log_dir})")
     finally:
         router.close(0)
+        security.stop()
         context.term()
 
 

@@ -22,12 +22,14 @@ SHAPES = {
 
 @st.composite
 def small_problems(draw, shapes=tuple(SHAPES), per_pair_prices: bool = False, max_workers: int = 6,
-                   bandwidth: bool = False) -> dict:
+                   bandwidth: bool = False, slo: bool = False) -> dict:
     """A problem document with 2..max_workers workers in 1..3 tiers and random profiles.
 
     Link prices are per-tier potential differences unless `per_pair_prices` (then every pair gets
     its own price; use only with shapes without joins, where the MILP stays exact). With
-    `bandwidth`, every tier pair may get a bandwidth (Mbit/s) that binds at these rates."""
+    `bandwidth`, every tier pair may get a bandwidth (Mbit/s) that binds at these rates. With
+    `slo`, latencies at batch sizes 1 and 2, round trips between tiers, a p95 or p99 latency SLO
+    and three utilisation levels (so brute force stays small)."""
     shape = draw(st.sampled_from(shapes))
     ops = SHAPES[shape]
     tiers = draw(st.integers(1, 3))
@@ -51,6 +53,8 @@ def small_problems(draw, shapes=tuple(SHAPES), per_pair_prices: bool = False, ma
                 cap = draw(st.sampled_from([None, 3.0, 6.0, 12.0, 25.0]))
                 row[w["name"]] = None if cap is None else 1000.0 / cap
             latency[o][v] = row
+    by_batch = {o: {v: {w: None if ms is None else {"1": ms, "2": ms * draw(st.sampled_from([0.5, 0.8, 1.1]))}
+                         for w, ms in row.items()} for v, row in per.items()} for o, per in latency.items()}
     edges = []
     for o, ins in ops:
         for u in ins:
@@ -72,13 +76,24 @@ def small_problems(draw, shapes=tuple(SHAPES), per_pair_prices: bool = False, ma
     if bandwidth:
         links["tier_bandwidth_mbps"] = [[None if p == q else draw(st.sampled_from([None, 0.5, 5.0, 50.0]))
                                          for q in range(tiers)] for p in range(tiers)]
+    if slo:
+        links["tier_rtt_ms"] = [[0.0 if p == q else draw(st.sampled_from([2.0, 30.0, 120.0])) for q in range(tiers)]
+                                for p in range(tiers)]
     op_names = [o for o, _ in ops]
     table = []
     for combo in itertools.product(*(variants[o] for o in op_names)):
         acc = sum(int(v[-1]) for v in combo) + draw(st.sampled_from([0.0, 0.5]))
         table.append({**dict(zip(op_names, combo)), "end_to_end_accuracy": acc})
     threshold = float(draw(st.sampled_from([0.0, 1.0, 2.0])))
+    extra: dict = {}
+    if slo:
+        extra = {"latency_slo_ms": float(draw(st.sampled_from([400, 900, 2000, 5000]))),
+                 "latency_slo_percentile": draw(st.sampled_from(["p95", "p99"])),
+                 "latency_model": {"utilization_levels": [0.3, 0.6, 0.9]},
+                 "execution_latency_ms_by_batch": {o: {v: {w: b for w, b in row.items() if b is not None}
+                                                       for v, row in per.items()} for o, per in by_batch.items()}}
     return {
+        **extra,
         "problem": f"random_{shape}",
         "workers": workers,
         "dataflow": {"operators": nodes, "edges": edges},

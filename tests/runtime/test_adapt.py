@@ -89,7 +89,10 @@ def test_the_controller_scales_out_when_the_backlog_grows_and_back_when_the_load
     assert "backlog" in up.reason or "SLO" in up.reason
     detect = next(o for o in up.plan["operators"] if o["name"] == "detect")
     workers = {p["worker"] for p in detect["placement"]}
-    assert len(workers) > 3 and up.plan["expected"]["throughput_per_s"] >= 12
+    running = plan.node("detect")
+    # scaled out: more workers, or (since the profile has faster variants) a faster variant on them
+    assert len(workers) > len(running.placement) or detect["variant"] != running.variant
+    assert up.plan["expected"]["throughput_per_s"] >= 12
     assert up.plan["sources"] == plan.raw["sources"]  # the running sources, schedule and all
     track = next(o for o in up.plan["operators"] if o["name"] == "track")
     assert [p["worker"] for p in track["placement"]] == ["edge-1"]  # state stays where it is

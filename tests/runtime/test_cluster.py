@@ -31,7 +31,7 @@ WORKERS = [("w0", "edge"), ("w1", "edge"), ("w2", "cloud")]
 def start_worker(name: str, tier: str, listen: str, *extra: str) -> subprocess.Popen:
     """`streamflow-worker` started by hand, as a user would on each host (the installed console
     script when there is one, else the same entry point through `python -m workers.main`)."""
-    cmd = worker_command(name, tier, listen, once="--once" in extra)
+    cmd = worker_command(name, tier, listen, once="--once" in extra, allow_import=("tests", "tools"))
     script = shutil.which("streamflow-worker")
     if script is not None:
         cmd = [script, *cmd[3:]]
@@ -196,7 +196,7 @@ def test_flow_control_keeps_memory_flat(tmp_path) -> None:
     path.write_text(json.dumps(plan))
     coordinator = subprocess.Popen([sys.executable, "-m", "streamflow.cli", "run", str(path), "--listen", listen,
                                     "--quiet", "--timeout", "12", "--report", str(tmp_path / "run.json"),
-                                    "--credit-window", str(8 << 20)],
+                                    "--credit-window", str(8 << 20), "--allow-import", "tools"],
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                    env=dict(os.environ, PYTHONPATH=str(REPO)))
     peak = 0

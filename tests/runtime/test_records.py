@@ -146,15 +146,21 @@ REFUSING_PLAN = {
     "sources": [{"name": "g", "kind": "generator", "worker": "w0", "count": 20, "rate_per_s": 1000,
                  "batch_size": 5, "speed": 0, "fields": {"lane": {"int": [0, 3]}}}],
     "operators": [{"name": "stamp", "kind": "map", "inputs": [{"from": "g"}], "placement": [{"worker": "w1"}],
-                   "params": {"fn": {"expr": "{**r, 'when': __import__('collections').OrderedDict(a=1)}"}}}],
+                   "params": {"fn": {"import": "tests.runtime.test_records:stamp_ordered"}}}],
     "sinks": [{"name": "out", "from": "stamp", "path": "out.jsonl", "worker": "w2"}],
 }
+
+
+def stamp_ordered(record: dict) -> dict:
+    """The map REFUSING_PLAN imports: adds a value the type system does not carry."""
+    return {**record, "when": collections.OrderedDict(a=1)}
 
 
 def run_cli(plan: dict, folder: Path, *args: str) -> subprocess.CompletedProcess:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "plan.json").write_text(json.dumps(plan))
-    return subprocess.run([sys.executable, "-m", "streamflow.cli", "run", str(folder / "plan.json"), *args],
+    return subprocess.run([sys.executable, "-m", "streamflow.cli", "run", str(folder / "plan.json"), *args,
+                           "--allow-import", "tests"],
                           capture_output=True, text=True, timeout=120, env=dict(os.environ, PYTHONPATH=str(REPO)))
 
 

@@ -116,8 +116,9 @@ def test_profile_on_the_testbed(testbed, tmp_path) -> None:
                             capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=300)
     assert result.returncode == 0, result.stderr
     problem = json.loads((tmp_path / "problem.json").read_text())
-    assert set(problem["execution_latency_ms_by_batch"]["detect"]["mog2"]) == {
-        "('cpu', 1, 0.25)", "('cpu', 1, 0.5)", "('cpu', 1, 1.0)"}
+    by_worker = problem["execution_latency_ms_by_batch"]["detect"]["mog2"]
+    assert set(by_worker) == {"edge-0", "edge-1", "cloud-0"}      # per worker, as the planner reads it
+    assert len({json.dumps(t) for t in by_worker.values()}) == 3  # each timed under its own CPU quota
     assert 10 <= problem["links"]["tier_bandwidth_mbps"][0][1] <= 20
     assert 29 <= problem["links"]["tier_rtt_ms"][0][1] <= 45
     assert "link edge->cloud" in result.stdout

@@ -44,3 +44,17 @@ def ngsim(data_dir) -> tuple[list[np.ndarray], dict[int, np.ndarray]]:
     video = _require(data_dir / "traces" / "ngsim_us101_cam1_640x480_3fps.mp4")
     truth = _require(data_dir / "traces" / "gt" / "ngsim_us101_cam1_640x480_3fps_gt_mot.txt")
     return list(read_frames(video)), read_mot(truth, class_id=2)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def model_cache(tmp_path_factory) -> Path:
+    """Derived models (dynamic dims, int8) go to a per-session cache, not the user's."""
+    import os
+    path = tmp_path_factory.mktemp("model-cache")
+    old = os.environ.get("STREAMFLOW_CACHE")
+    os.environ["STREAMFLOW_CACHE"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("STREAMFLOW_CACHE", None)
+    else:
+        os.environ["STREAMFLOW_CACHE"] = old

@@ -66,3 +66,32 @@ def test_build_errors():
         build_detector("osnet_x0_25")
     with pytest.raises(VariantError, match="not an embed variant"):
         build_embedder("mog2")
+
+
+def test_precision_runtime_and_filter_in_names():
+    spec = parse_variant("yolox_nano@640:int8:ort")
+    assert (spec.size, spec.precision, spec.runtime, spec.diff) == (640, "int8", "onnxruntime", None)
+    assert spec.name == spec.base == "yolox_nano@640:int8:ort"
+    assert parse_variant("yolox_nano@640:fp32:ov").name == "yolox_nano@640:ov"  # fp32 is the default
+    assert parse_variant("yolox_nano@640").runtime is None  # the operator's runtime parameter decides
+    full = parse_variant("yolox_nano@352:ov+diff0.02/2")
+    assert (full.size, full.diff, full.every, full.base, full.name) == (
+        352, 0.02, 2, "yolox_nano@352:ov", "yolox_nano@352:ov+diff0.02/2")
+    assert parse_variant("mog2+diff0.05").diff == 0.05
+    assert parse_variant("yolox_nano@640").with_runtime("openvino").name == "yolox_nano@640:ov"
+
+
+@pytest.mark.parametrize("bad, why", [("yolox_nano@640:int8", "int8 runs on onnxruntime or OpenVINO"),
+                                      ("yolox_nano@640:int8:cv2", "int8 runs on onnxruntime or OpenVINO"),
+                                      ("yolox_nano@640+diff1.5", "0 < T < 1"),
+                                      ("mog2:ort", "unknown variant"), ("osnet_x0_25+diff0.1", "unknown variant"),
+                                      ("yolox_nano@640:ort:int8", "unknown variant")])
+def test_bad_precision_runtime_or_filter(bad, why):
+    with pytest.raises(VariantError, match=why):
+        parse_variant(bad)
+
+
+def test_int8_without_calibration_is_one_line_error(yolox_path):
+    from workers.errors import ModelLoadError
+    with pytest.raises(ModelLoadError, match="int8 calibration needs trace folders"):
+        build_detector("yolox_nano@320:int8:ort")

@@ -52,7 +52,9 @@ def test_the_accuracy_floor_moves_the_variant(tmp_path) -> None:
 
 
 def test_profile_plan_run_a_toy_workflow(tmp_path) -> None:
-    """A two-variant workflow on two worker types: profiled, planned, run with --local."""
+    """A three-variant workflow on two worker types: profiled, planned, run with --local. The YOLOX
+    variant without a runtime is named after the fastest CPU runtime; the int8 one is calibrated
+    on the source's traces; the filtered one receives smaller messages from the camera host."""
     clips = REPO / "traces" / "clips"
     workflow = {
         "name": "toy", "epoch": {"unit": "frame", "size": 4},
@@ -60,7 +62,7 @@ def test_profile_plan_run_a_toy_workflow(tmp_path) -> None:
         "sources": [{"name": "cams", "kind": "trace", "worker": "camera-hub", "encode": "jpeg",
                      "paths": [str(clips / "ngsim_cam1"), str(clips / "ngsim_cam2")], "stop": 12}],
         "operators": [
-            {"name": "detect", "kind": "detect", "inputs": ["cams"], "variants": ["mog2", "yolox_nano@320"],
+            {"name": "detect", "kind": "detect", "inputs": ["cams"], "variants": ["mog2", "yolox_nano@320", "yolox_nano@256:int8:ort+diff0.3"],
              "params": {"classes": ["car", "truck", "bus"], "agnostic_nms": True, "score_threshold": 0.01},
              "batch": {"max_size": 2, "max_wait_ms": 10}},
             {"name": "track", "kind": "track", "inputs": ["detect"], "placement": "with:detect",
@@ -79,9 +81,14 @@ def test_profile_plan_run_a_toy_workflow(tmp_path) -> None:
     assert result.returncode == 0, result.stderr
     problem = json.loads((tmp_path / "problem.json").read_text())
     latencies = problem["execution_latency_ms"]["detect"]
-    assert set(latencies) == {"mog2", "yolox_nano@320"}
+    fastest = [v for v in latencies if v.startswith("yolox_nano@320:")]
+    assert set(latencies) == {"mog2", "yolox_nano@256:int8:ort+diff0.3", *fastest}
+    assert len(fastest) == 1 and fastest[0].split(":")[1] in ("cv2", "ort", "ov")
+    assert f"yolox_nano@320 -> {fastest[0]}" in result.stdout
     assert all(ms > 0 for per in latencies.values() for ms in per.values())
-    assert problem["dataflow"]["edges"][0]["message_size_kb_by_variant"][0]["message_size_kb"] > 5  # JPEG frames
+    rows = {r["to_variant"]: r["message_size_kb"] for r in problem["dataflow"]["edges"][0]["message_size_kb_by_variant"]}
+    assert rows["default"] > 5  # JPEG frames
+    assert rows["yolox_nano@256:int8:ort+diff0.3"] < rows["default"]  # the camera host dropped frames
     plan = plan_for(tmp_path / "problem.json", tmp_path / "plan.json")
     assert [o["name"] for o in plan["operators"]] == ["detect", "track"]
     result = cli("run", str(tmp_path / "plan.json"), "--local", "--speed", "0", "--quiet", timeout=180)

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from workers.data import model_path
-from workers.errors import VariantError
+from workers.errors import ModelLoadError, VariantError
 from workers.runtimes import load_runtime
 
 MODEL_FILE = "yolox_nano.onnx"
@@ -86,12 +86,15 @@ def postprocess(decoded: np.ndarray, scale: float, score_threshold: float, nms_t
 
 
 class YoloxDetector:
-    """YOLOX-nano at one square input size on one runtime; `detect` is one batched inference."""
+    """YOLOX-nano at one square input size on one runtime and precision; `detect` is one batched
+    inference. int8 quantises the model once per (model, size, calibration frames), calibrated on
+    `calibration` (trace folders) letterboxed at this size, and caches it (workers.runtimes.derived)."""
 
     def __init__(self, size: int = 416, runtime: str = "opencv", device: str = "cpu",
                  score_threshold: float = 0.3, nms_threshold: float = 0.45,
                  classes: list[int] | None = None, agnostic_nms: bool = False,
-                 model: str | Path | None = None):
+                 model: str | Path | None = None, precision: str = "fp32",
+                 calibration: list[str] | None = None, calibration_frames: int = 16):
         if size <= 0 or size % 32:
             raise VariantError(f"YOLOX input size must be a positive multiple of 32, got {size}")
         if classes is not None and any(not 0 <= c < NUM_CLASSES for c in classes):
@@ -101,7 +104,16 @@ class YoloxDetector:
         self.nms_threshold = nms_threshold
         self.agnostic_nms = agnostic_nms
         self.classes = None if classes is None else np.asarray(sorted(set(classes)), dtype=np.int64)
-        self.runtime = load_runtime(runtime, model or model_path(MODEL_FILE), device)
+        self.precision = precision
+        path = Path(model or model_path(MODEL_FILE))
+        if precision == "int8":
+            from workers.detect.calibration import calibration_frames as frames_of
+            from workers.runtimes.derived import int8_model
+            if not path.is_file():
+                raise ModelLoadError(f"model file not found: {path}")
+            blobs = [letterbox(f, size)[0][None] for f in frames_of(calibration or [], calibration_frames)]
+            path = int8_model(path, blobs)
+        self.runtime = load_runtime(runtime, path, device, precision)
 
     @property
     def device(self) -> str:

@@ -2,7 +2,9 @@
 
 Frame sampling (`/k` in the variant) runs the model on frames whose index is a multiple of k and
 marks the others `boxes: None`; downstream (the tracker, the evaluator) reuse the camera's latest
-detections for them, as a sampled pipeline does. MOG2 keeps a background model per camera.
+detections for them, as a sampled pipeline does. Frames the camera host filtered out (`+diffT`,
+records with `frame: None`) are marked the same way. MOG2 keeps a background model per camera.
+int8 variants calibrate on the `calibration` trace folders, by default the upstream source's.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from workers.operators.trace_source import frame_image
 LOADED: dict[tuple[str, ...], Any] = {}  # stateless detectors loaded in this process
 
 DETECT_PARAMS = ("runtime", "classes", "score_threshold", "nms_threshold", "agnostic_nms", "keep_frame", "batch",
-                 "variant", "model", "appearance", "region", "min_size")
+                 "variant", "model", "appearance", "region", "min_size", "calibration")
 
 
 class DetectOperator(BatchingOperator):
@@ -45,11 +47,13 @@ class DetectOperator(BatchingOperator):
         """Build the detector (and appearance embedder) on `device` (the profiler calls this too).
         Stateless detectors are kept per process: the next generation of a run (after a
         recovery or a reconfiguration) reuses the loaded model instead of loading it again."""
+        from workers.runtimes import threads
         from workers.variants import build_detector, build_embedder
         if self.spec.model == "mog2":  # a background model per camera: state, never shared
             self.detector = build_detector(self.spec.base, self.runtime, device, **self.options)
         else:
-            key = (self.spec.base, self.runtime, device, json.dumps(self.options, sort_keys=True, default=str))
+            key = (self.spec.base, self.runtime, device, str(threads()),
+                   json.dumps(self.options, sort_keys=True, default=str))
             self.detector = LOADED.get(key)
             if self.detector is None:
                 self.detector = LOADED[key] = build_detector(self.spec.base, self.runtime, device, **self.options)
@@ -58,7 +62,7 @@ class DetectOperator(BatchingOperator):
 
     def process(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         every = self.spec.every
-        chosen = [i for i, r in enumerate(records) if r["index"] % every == 0]
+        chosen = [i for i, r in enumerate(records) if r["index"] % every == 0 and r.get("frame") is not None]
         images = {i: frame_image(records[i]["frame"]) for i in chosen}
         boxes: dict[int, np.ndarray] = {}
         if self.spec.model == "mog2":
@@ -87,9 +91,26 @@ class DetectOperator(BatchingOperator):
 
 @lru_cache(maxsize=64)
 def check_detector(variant: str, options: str) -> None:
-    """Load the detector once per process on OpenCV (the cheap loader) to validate a plan."""
-    from workers.variants import build_detector
-    build_detector(variant, "opencv", "cpu", **json.loads(options))
+    """Load the detector once per process as fp32 on OpenCV (the cheap loader) to validate a plan;
+    other runtimes and int8 load (and quantise) on the worker."""
+    from workers.variants import build_detector, parse_variant
+    spec = parse_variant(variant)
+    plain = variant if spec.size is None else f"{spec.model}@{spec.size}"
+    build_detector(plain, "opencv", "cpu", **{k: v for k, v in json.loads(options).items() if k != "calibration"})
+
+
+def upstream_traces(plan: Any, path: str) -> list[str]:
+    """Trace folders of the trace sources feeding the operator at `path` (int8 calibration frames)."""
+    if plan is None:
+        return []
+    node = next((n for n in plan.nodes if path == f"{n.path}.params"), None)
+    feeding = {i.source for i in node.inputs} if node is not None else set()
+    out = []
+    for n in plan.nodes:
+        if n.name in feeding and n.role == "source" and n.kind == "trace":
+            raw = n.params.get("paths", [n.params["path"]] if "path" in n.params else [])
+            out.extend(plan.resolve(p) for p in raw)
+    return out
 
 
 def build_detect(params: dict[str, Any], path: str, plan: Any) -> Any:
@@ -108,10 +129,21 @@ def build_detect(params: dict[str, Any], path: str, plan: Any) -> Any:
     unknown = sorted(set(params) - set(DETECT_PARAMS))
     if unknown:
         raise PlanError(f"{path}: unknown parameter(s) {', '.join(unknown)} (known: {', '.join(DETECT_PARAMS)})")
+    from workers.runtimes import RUNTIMES
     runtime = params.get("runtime", "opencv")
-    if runtime not in ("opencv", "torch"):
-        raise PlanError(f"{path}.runtime: expected 'opencv' or 'torch', got {runtime!r}")
+    if runtime not in RUNTIMES:
+        raise PlanError(f"{path}.runtime: expected one of {', '.join(RUNTIMES)}, got {runtime!r}")
     options: dict[str, Any] = {}
+    if spec.model == "yolox_nano" and spec.precision == "int8":
+        calibration = params.get("calibration")
+        if calibration is not None and not (isinstance(calibration, list) and all(isinstance(c, str) for c in calibration)):
+            raise PlanError(f"{path}.calibration: expected a list of trace folders")
+        paths = ([plan.resolve(c) if plan is not None else c for c in calibration] if calibration
+                 else upstream_traces(plan, path))
+        if not paths:
+            raise PlanError(f"{where}.variant: {variant!r} needs calibration frames: set params.calibration "
+                            f"(trace folders) or feed it from a trace source")
+        options["calibration"] = paths
     if spec.model == "yolox_nano":
         classes = class_list(params.get("classes"), f"{path}.classes")
         if classes is not None:

@@ -3,6 +3,10 @@
 A record is {"camera", "index", "ts", "frame" (H x W x 3 BGR uint8), "emitted_at"}; one record
 per batch at the epoch the plan's epoch block gives its capture time. Several `paths` in one
 source are merged in capture-time order.
+
+On-camera filtering: when the detect operator this source feeds runs a `+diffT` variant, the
+source (on the camera host) sends `frame: None` for frames that changed less than T against the
+last frame it sent (workers/detect/framediff.py); downstream reuses the last results for them.
 """
 from __future__ import annotations
 
@@ -27,6 +31,40 @@ def encode_frame(image: Any, encode: str, quality: int = 90) -> Any:
     if not ok:
         raise ValueError("JPEG encoding failed")
     return buf.tobytes()
+
+
+def source_record(camera: str, index: int, ts: float, image: Any, encode: str, quality: int,
+                  frame_filter: Any = None) -> dict[str, Any]:
+    """The record a camera host sends for one frame: the encoded picture, or `frame: None` when
+    the frame filter drops it (the profiler builds its samples with this too)."""
+    keep = frame_filter is None or frame_filter.keep(camera, image)
+    return {"camera": camera, "index": index, "ts": ts, "frame": encode_frame(image, encode, quality) if keep else None}
+
+
+def frame_filter_for(plan: Any, path: str) -> float | None:
+    """The `+diffT` threshold of the detect variants the source at `path` feeds (None: no filter).
+
+    The filter runs on the camera host but is part of the detect variant the planner chose, so
+    the source reads it from its consumers in the plan; consumers that disagree are a plan error."""
+    if plan is None:
+        return None
+    from workers.errors import VariantError
+    from workers.variants import parse_variant
+    source = next((n for n in plan.nodes if n.path == path and n.role == "source"), None)
+    if source is None:
+        return None
+    thresholds = set()
+    for n in plan.nodes:
+        variant = n.variant or n.params.get("variant")
+        if isinstance(variant, str) and any(i.source == source.name for i in n.inputs):
+            try:
+                thresholds.add(parse_variant(variant).diff)
+            except VariantError:
+                continue  # the consumer's own builder reports its bad name
+    if len(thresholds) > 1:
+        raise PlanError(f"{path}: its consumers ask for different on-camera filters "
+                        f"({', '.join(str(t) for t in sorted(thresholds, key=str))}); one source sends one stream")
+    return next(iter(thresholds), None)
 
 
 def frame_image(frame: Any) -> Any:
@@ -71,8 +109,9 @@ class TraceSource(AsyncIterableSource):
 
     def __init__(self, paths: list[str], speed: float, unit: str, size: int, start: int = 0,
                  stop: int | None = None, stride: int = 1, encode: str = "raw", quality: int = 90,
-                 schedule: Any = None) -> None:
+                 schedule: Any = None, diff: float | None = None) -> None:
         self.paths, self.speed, self.unit, self.size = paths, speed, unit, size
+        self.diff = diff
         self.schedule = schedule  # traces.schedule.LoadSchedule: speed steps, cameras joining
         self.start, self.stop, self.stride = start, stop, stride
         self.encode, self.quality = encode, quality
@@ -88,13 +127,17 @@ class TraceSource(AsyncIterableSource):
         if self.resume_epoch:
             seek(readers, self.resume_epoch, self.unit, self.size)
         schedule = self.schedule
+        frame_filter = None
+        if self.diff is not None:
+            from workers.detect.framediff import FrameDifferenceFilter
+            frame_filter = FrameDifferenceFilter(self.diff)
         async for f in replay(readers, self.speed, self.unit, self.size, origin=origin,
                               due=schedule.due if schedule else None):
             if schedule is not None and not schedule.present(f.camera, f.ts - origin[1]):
                 continue
-            frame = encode_frame(f.image, self.encode, self.quality)
-            yield f.epoch, [{"camera": f.camera, "index": f.index, "ts": f.ts, "frame": frame,
-                             EMITTED_AT: time.time()}]
+            record = source_record(f.camera, f.index, f.ts, f.image, self.encode, self.quality, frame_filter)
+            record[EMITTED_AT] = time.time()
+            yield f.epoch, [record]
 
 
 def build_trace_source(params: dict[str, Any], path: str, plan: Any) -> Any:
@@ -126,7 +169,8 @@ def build_trace_source(params: dict[str, Any], path: str, plan: Any) -> Any:
         raise PlanError(f"{path}.encode: expected one of {', '.join(ENCODINGS)}, got {encode!r}")
     if not isinstance(quality, int) or not 1 <= quality <= 100:
         raise PlanError(f"{path}.quality: expected a JPEG quality 1..100, got {quality!r}")
-    return lambda: TraceSource(paths, float(speed), unit, size, start, stop, stride, encode, quality, schedule)
+    diff = frame_filter_for(plan, path)
+    return lambda: TraceSource(paths, float(speed), unit, size, start, stop, stride, encode, quality, schedule, diff)
 
 
 def trace_groundtruth(params: dict[str, Any], plan: Any) -> dict[str, Any]:

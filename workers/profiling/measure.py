@@ -29,8 +29,8 @@ def record_kb(records: list[Any]) -> float:
 
 def set_threads(threads: int, runtime: str) -> None:
     """Bound the runtimes to `threads` cores, as a worker with that many threads is."""
-    import cv2
-    cv2.setNumThreads(threads)
+    from workers.runtimes import set_threads as runtime_threads
+    runtime_threads(threads)
     if runtime == "torch":
         import torch
         torch.set_num_threads(threads)
@@ -46,7 +46,8 @@ def run_variant(op: dict[str, Any], variant: str, records: list[dict[str, Any]])
 def time_variant(op: dict[str, Any], variant: str, device: str, threads: int, records: list[dict[str, Any]],
                  batch_sizes: list[int]) -> dict[int, float]:
     """Milliseconds per record at each batch size on (device, threads), after one warm-up batch."""
-    set_threads(threads, op.get("params", {}).get("runtime", "opencv"))
+    from workers.variants import parse_variant
+    set_threads(threads, parse_variant(variant).runtime or op.get("params", {}).get("runtime", "opencv"))
     instance = build_operator(op, variant)
     instance.load(device)
     instance.process(records[:1])
@@ -57,3 +58,12 @@ def time_variant(op: dict[str, Any], variant: str, device: str, threads: int, re
             instance.process(records[i:i + b])
         out[b] = (time.perf_counter() - t) * 1000 / max(1, len(records))
     return out
+
+
+def release_models() -> None:
+    """Drop the models loaded in this process (a worker keeps them for its next generation; the
+    profiler, which loads every variant on every runtime, would otherwise hold them all)."""
+    import gc
+    from workers.operators.detect import LOADED
+    LOADED.clear()
+    gc.collect()

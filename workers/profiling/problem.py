@@ -16,6 +16,8 @@ from workers.profiling.spec import Infrastructure, Workflow
 
 UNITS = {
     "execution_latency": "ms per request (frame) on the worker, at the operator's batch size",
+    "execution_latency_by_batch": "ms per request (frame) on the worker when it runs batches of that size",
+    "latency_slo": "milliseconds from a frame's capture to the sink operator's output, at latency_slo_percentile",
     "rates_and_throughputs": "frames per second",
     "message_size": "KB per frame received downstream (the transport's encoding)",
     "worker_cost": "money per hour",
@@ -52,10 +54,11 @@ def link_figures(infra: Infrastructure, measured: dict[str, dict[str, float]] | 
 
 def assemble(workflow: Workflow, infra: Infrastructure, out_dir: Path, rates: dict[str, float],
              latency: dict[str, dict[str, dict[str, dict[int, float]]]],
-             sizes_in: dict[str, float], sizes_out: dict[str, dict[str, float]],
+             sizes_in: dict[str, dict[str, float]], sizes_out: dict[str, dict[str, float]],
              accuracy: dict[str, dict[str, float]], settings: dict[str, Any],
              measured_links: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
     """The problem document. latency[op][variant][worker][batch] = ms per request;
+    sizes_in[source] = {"default": KB, variant: KB for variants filtered on the camera host};
     measured_links["edge->cloud"] = {"mbps", "rtt_ms"} replaces what infra.json states."""
     wf = workflow.doc
     operators: list[dict[str, Any]] = []
@@ -84,13 +87,15 @@ def assemble(workflow: Workflow, infra: Infrastructure, out_dir: Path, rates: di
             if up in sizes_out:  # from an ML operator: size depends on the upstream variant
                 rows = [{"from_variant": uv, "to_variant": "default", "message_size_kb": round(kb, 4)}
                         for uv, kb in sizes_out[up].items()]
-            else:
-                rows = [{"from_variant": "default", "to_variant": "default", "message_size_kb": round(sizes_in[up], 4)}]
+            else:  # from a source: filtered (+diff) variants receive less
+                rows = [{"from_variant": "default", "to_variant": v, "message_size_kb": round(kb, 4)}
+                        for v, kb in sizes_in[up].items() if v == "default" or v in op["variants"]]
             edges.append({"from": up, "to": op["name"], "message_size_kb_by_variant": rows})
     sink = wf.get("accuracy", {}).get("operator", workflow.ml_operators[-1]["name"])
     execution = {op: {v: {w.name: round(latency[op][v][str(w.machine)][batch_of[op]], 4) for w in infra.workers}
                       for v in variants} for op, variants in latency.items()}
-    by_batch = {op: {v: {str(m): {str(b): round(ms, 4) for b, ms in per.items()} for m, per in machines.items()}
+    by_batch = {op: {v: {w.name: {str(b): round(ms, 4) for b, ms in machines[str(w.machine)].items()}
+                         for w in infra.workers}
                      for v, machines in variants.items()} for op, variants in latency.items()}
     profiles = []
     for op in workflow.ml_operators:
@@ -120,6 +125,7 @@ def assemble(workflow: Workflow, infra: Infrastructure, out_dir: Path, rates: di
         "execution_latency_ms": execution,
         "execution_latency_ms_by_batch": by_batch,
         "accuracy": {"threshold": wf["accuracy"]["threshold"], "sink": sink, "per_operator_profiles": profiles},
+        **{k: wf[k] for k in ("latency_slo_ms", "latency_slo_percentile", "latency_model") if k in wf},
         "epoch": wf.get("epoch", {"unit": "frame", "size": 1}),
         "plan_extras": {"operators": workflow.other_operators, "sinks": wf.get("sinks", [])},
         "profile": {"host": platform.node(), "cores": os.cpu_count(), "date": time.strftime("%Y-%m-%d"),

@@ -91,6 +91,32 @@ def free_batch_axis(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
+def dynamic_input(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy whose input and output dims are symbolic (`dim_param`): batch, height, width, anchors.
+
+    The shipped YOLOX-nano was exported at 1 x 3 x 416 x 416; its Slices, Resizes and (freed)
+    Reshapes follow the runtime tensor, so only the declared shapes pin it. onnxruntime checks
+    inputs against them, so they are made symbolic and the stale inferred shapes dropped."""
+    model = free_batch_axis(model)
+    for value in graph_inputs(model):
+        dims = value.type.tensor_type.shape.dim
+        for index, name in ((2, "height"), (3, "width")):
+            if len(dims) > index:
+                dims[index].Clear()
+                dims[index].dim_param = name
+    for value in model.graph.output:  # YOLOX (batch, anchors, 85): the anchor count follows the input size
+        dims = list(value.type.tensor_type.shape.dim)
+        for index, dim in enumerate(dims[:2] if len(dims) == 3 else dims[:1]):
+            dim.Clear()
+            dim.dim_param = ("batch", "anchors")[index]
+    del model.graph.value_info[:]
+    used = {name for node in model.graph.node for name in node.input}
+    kept = [t for t in model.graph.initializer if t.name in used]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(kept)
+    return model
+
+
 def conv_macs(model: onnx.ModelProto) -> int:
     """Multiply-accumulates of all Conv nodes at the graph's declared input shape."""
     inferred = onnx.shape_inference.infer_shapes(model)

@@ -14,6 +14,7 @@ import numpy as np
 
 from workers.device import resolve_device
 from workers.errors import ModelLoadError
+from workers.runtimes import fp16_fallback
 from workers.runtimes.onnx_graph import free_batch_axis, load_onnx
 
 log = logging.getLogger(__name__)
@@ -44,9 +45,9 @@ class OpenCVRuntime:
         return np.asarray(self.net.forward(), dtype=np.float32)
 
 
-def load(model_path: str | Path, device: str = "cpu") -> OpenCVRuntime:
+def load(model_path: str | Path, device: str = "cpu", precision: str = "fp32") -> OpenCVRuntime:
     """Load an ONNX model into cv2.dnn; CUDA without a GPU, or without a CUDA build of OpenCV,
-    warns once and runs on CPU."""
+    warns once and runs on CPU. fp16 uses OpenCV's CUDA fp16 target."""
     path = Path(model_path)
     resolved = resolve_device(device)
     model = free_batch_axis(load_onnx(path))
@@ -59,8 +60,9 @@ def load(model_path: str | Path, device: str = "cpu") -> OpenCVRuntime:
         if _cuda_devices() > 0:
             cv2.cuda.setDevice(int(resolved.split(":")[1]))
             net.setPreferableBackend(cv2.dnn.DNN_BACKEND_CUDA)
-            net.setPreferableTarget(cv2.dnn.DNN_TARGET_CUDA)
+            net.setPreferableTarget(cv2.dnn.DNN_TARGET_CUDA_FP16 if precision == "fp16" else cv2.dnn.DNN_TARGET_CUDA)
         else:
             log.warning("device %s requested but this OpenCV build has no CUDA support; running on cpu", resolved)
             resolved = "cpu"
+    fp16_fallback(precision, resolved, log)
     return OpenCVRuntime(net, resolved, path)

@@ -1,25 +1,26 @@
 """Turning plan parameters (field names, expressions, import paths) into record functions."""
 from __future__ import annotations
 
-import importlib
 import operator
 from collections.abc import Callable
 from typing import Any
 
+from streamflow.dataflow.operators.expr import compile_expr
 from streamflow.errors import PlanError
+from streamflow.imports import resolve
 
 RecordFn = Callable[[Any], Any]
 
 
 def as_function(spec: Any, what: str = "function") -> RecordFn:
-    """A callable as is; `"pkg.mod:attr"` imported; `{"expr": "..."}` compiled over record `r`;
-    a field name or index becomes an item getter. Plans are trusted like code."""
+    """A callable as is; `"pkg.mod:attr"` imported; `{"expr": "..."}` checked and compiled over
+    record `r` (expr.py); a field name or index becomes an item getter."""
     if callable(spec):
         return spec
     if isinstance(spec, dict) and "expr" in spec:
-        return compile_expr(spec["expr"], what)
+        return compile_expr(spec["expr"], f"{what}.expr")
     if isinstance(spec, dict) and "import" in spec:
-        return import_callable(spec["import"], what)
+        return import_callable(spec["import"], f"{what}.import")
     if isinstance(spec, (str, int)):
         return operator.itemgetter(spec)
     if isinstance(spec, list) and all(isinstance(s, (str, int)) for s in spec):
@@ -28,26 +29,12 @@ def as_function(spec: Any, what: str = "function") -> RecordFn:
                     f"{{'import': 'module:function'}}, got {spec!r}")
 
 
-def compile_expr(expr: str, what: str = "expression") -> RecordFn:
-    """`"r['speed'] > 20"` -> lambda r: r['speed'] > 20 (compiled once)."""
-    try:
-        code = compile(f"lambda r: ({expr})", f"<{what}>", "eval")
-    except SyntaxError as exc:
-        raise PlanError(f"{what}: invalid expression {expr!r}: {exc.msg}") from None
-    return eval(code, {"__builtins__": __builtins__, "abs": abs, "min": min, "max": max, "len": len})
-
-
-def import_callable(path: str, what: str = "function") -> RecordFn:
-    """Import `"package.module:attr"`."""
-    module_name, _, attr = path.partition(":")
-    if not attr:
-        raise PlanError(f"{what}: {path!r} is not of the form 'module:function'")
-    try:
-        obj: Any = importlib.import_module(module_name)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as exc:
-        raise PlanError(f"{what}: cannot import {path!r}: {exc}") from None
+def import_callable(path: Any, what: str = "function") -> RecordFn:
+    """Import `"package.module:attr"` (only from allowed modules once the process is restricted;
+    streamflow/imports.py)."""
+    if not isinstance(path, str):
+        raise PlanError(f"{what}: expected 'module:function', got {type(path).__name__}")
+    obj = resolve(path, what)
     if not callable(obj):
         raise PlanError(f"{what}: {path!r} is not callable")
     return obj

@@ -1,0 +1,1 @@
+"""Observability: Prometheus metrics from the coordinator and every worker, and the web view."""
