@@ -68,6 +68,19 @@ def test_postprocess_agnostic_nms_and_class_restriction():
     assert postprocess(decoded, 1.0, 0.95, 0.45).shape == (0, 6)
 
 
+def test_decoding_only_the_kept_anchors_gives_the_same_boxes():
+    rng = np.random.default_rng(3)
+    raw = rng.uniform(-2, 2, (1, 84, 85)).astype(np.float32)
+    raw[..., 4:] = rng.uniform(0, 1, (1, 84, 81)) ** 4  # few anchors above the threshold
+    for agnostic, classes in ((False, None), (True, np.array(VEHICLES))):
+        full = postprocess(decode(raw, 64)[0], 0.7, 0.05, 0.45, classes, agnostic)
+        kept = postprocess(raw[0], 0.7, 0.05, 0.45, classes, agnostic, raw_size=64)
+        assert len(full) > 3
+        np.testing.assert_allclose(kept, full, rtol=1e-6)
+    with pytest.raises(ValueError, match="expected 336"):
+        postprocess(raw[0], 1.0, 0.05, 0.45, raw_size=128)
+
+
 def test_bad_size_or_class_is_a_variant_error():
     with pytest.raises(VariantError, match="multiple of 32"):
         YoloxDetector(300)

@@ -8,6 +8,7 @@ class scores, so decoding happens here.
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import cv2
@@ -35,15 +36,27 @@ def letterbox(frame: np.ndarray, size: int) -> tuple[np.ndarray, float]:
     return canvas.transpose(2, 0, 1).astype(np.float32), r
 
 
+@lru_cache(maxsize=16)
 def anchor_grid(size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Grid cell offsets (A, 2) and strides (A, 1) for an S x S input, in the head's anchor order."""
+    """Grid cell offsets (A, 2) and strides (A, 1) for an S x S input, in the head's anchor order.
+
+    Cached per size (read-only arrays): building it cost about 0.3 ms per call at 640."""
     grids, strides = [], []
     for stride in STRIDES:
         cells = size // stride
         ys, xs = np.meshgrid(np.arange(cells), np.arange(cells), indexing="ij")
         grids.append(np.stack((xs, ys), axis=-1).reshape(-1, 2))
         strides.append(np.full((cells * cells, 1), stride))
-    return np.concatenate(grids).astype(np.float32), np.concatenate(strides).astype(np.float32)
+    grid, stride = np.concatenate(grids).astype(np.float32), np.concatenate(strides).astype(np.float32)
+    grid.flags.writeable = stride.flags.writeable = False
+    return grid, stride
+
+
+def _boxes(raw: np.ndarray, grid: np.ndarray, stride: np.ndarray) -> np.ndarray:
+    """Raw (dx, dy, log w, log h) rows -> x1, y1, x2, y2 in input pixels."""
+    centre = (raw[..., 0:2] + grid) * stride
+    half = np.exp(raw[..., 2:4]) * stride / 2
+    return np.concatenate((centre - half, centre + half), axis=-1)
 
 
 def decode(raw: np.ndarray, size: int) -> np.ndarray:
@@ -52,20 +65,24 @@ def decode(raw: np.ndarray, size: int) -> np.ndarray:
     if raw.shape[1] != len(grid):
         raise ValueError(f"head has {raw.shape[1]} anchors, expected {len(grid)} for input {size}")
     out = raw.copy()
-    centre = (raw[..., 0:2] + grid) * stride
-    half = np.exp(raw[..., 2:4]) * stride / 2
-    out[..., 0:2] = centre - half
-    out[..., 2:4] = centre + half
+    out[..., 0:4] = _boxes(raw, grid, stride)
     return out
 
 
 def postprocess(decoded: np.ndarray, scale: float, score_threshold: float, nms_threshold: float,
-                classes: np.ndarray | None = None, agnostic_nms: bool = False) -> np.ndarray:
+                classes: np.ndarray | None = None, agnostic_nms: bool = False,
+                raw_size: int | None = None) -> np.ndarray:
     """One frame's decoded anchors -> (K, 6) x1, y1, x2, y2, score, class_id in frame pixels.
 
     Each anchor takes its best class (among `classes` when given) with score obj * cls, then
     class-aware NMS keeps the best of overlapping boxes of the same class; `agnostic_nms` lets
-    boxes of all kept classes suppress each other (one box per vehicle, whether car or truck)."""
+    boxes of all kept classes suppress each other (one box per vehicle, whether car or truck).
+    With `raw_size` the rows are the raw head at that input size and only the anchors that pass
+    the threshold are decoded: the same boxes for a fraction of the work (8400 anchors at 640)."""
+    if raw_size is not None:
+        grid, stride = anchor_grid(raw_size)
+        if len(decoded) != len(grid):
+            raise ValueError(f"head has {len(decoded)} anchors, expected {len(grid)} for input {raw_size}")
     cls_scores = decoded[:, 5:]
     allowed = np.arange(cls_scores.shape[1]) if classes is None else classes
     cls_scores = cls_scores[:, allowed]
@@ -74,7 +91,10 @@ def postprocess(decoded: np.ndarray, scale: float, score_threshold: float, nms_t
     keep = scores >= score_threshold
     if not keep.any():
         return np.zeros((0, 6), dtype=np.float32)
-    boxes = decoded[keep, :4] / scale
+    boxes = decoded[keep, :4]
+    if raw_size is not None:
+        boxes = _boxes(boxes, grid[keep], stride[keep])
+    boxes = boxes / scale
     scores, class_ids = scores[keep], allowed[best[keep]]
     xywh = np.column_stack((boxes[:, :2], boxes[:, 2:] - boxes[:, :2]))
     groups = np.zeros_like(class_ids) if agnostic_nms else class_ids
@@ -129,6 +149,6 @@ class YoloxDetector:
         if not frames:
             return []
         blob, scales = self.preprocess(frames)
-        decoded = decode(self.runtime.infer(blob), self.size)
-        return [postprocess(d, s, self.score_threshold, self.nms_threshold, self.classes, self.agnostic_nms)
-                for d, s in zip(decoded, scales)]
+        raw = self.runtime.infer(blob)
+        return [postprocess(r, s, self.score_threshold, self.nms_threshold, self.classes, self.agnostic_nms,
+                            raw_size=self.size) for r, s in zip(raw, scales)]

@@ -52,6 +52,9 @@ def load(model_path: str | Path, device: str = "cpu", precision: str = "fp32") -
     runnable = fp16_model(path) if precision == "fp16" else with_free_size(path)
     options = ort.SessionOptions()
     options.log_severity_level = 3  # onnxruntime's own warnings are about graph clean-up, not ours
+    # Real frames drive some activations into denormal range, where the FPU slows down many-fold:
+    # flushing them to zero took YOLOX-nano@640 from 43 to 37 ms on one thread here; boxes unchanged.
+    options.add_session_config_entry("session.set_denormal_as_zero", "1")
     if threads() is not None:
         options.intra_op_num_threads = threads()
         options.inter_op_num_threads = 1

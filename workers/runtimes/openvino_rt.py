@@ -68,8 +68,10 @@ def load(model_path: str | Path, device: str = "cpu", precision: str = "fp32") -
     precision = fp16_fallback(precision, resolved, log)
     config: dict = {"PERFORMANCE_HINT": "LATENCY",
                     "INFERENCE_PRECISION_HINT": "f16" if precision == "fp16" else "f32"}
-    if target == "CPU" and threads() is not None:
-        config["INFERENCE_NUM_THREADS"] = threads()
+    if target == "CPU":
+        config["CPU_DENORMALS_OPTIMIZATION"] = True  # flush denormals, as onnxruntime does here
+        if threads() is not None:
+            config["INFERENCE_NUM_THREADS"] = threads()
     runnable = with_free_size(path)  # ModelLoadError with one line for a missing or corrupt file
     try:
         model = core.read_model(str(runnable))
