@@ -68,7 +68,7 @@ from planner.costmodel import Assignment, evaluate
 from planner.diagnose import infeasibility, latency_infeasibility
 from planner.errors import InfeasibleError
 from planner.groups import BACKWARD, Groups, build_groups
-from planner.latency import source_transfer_ms, transfer_ms, worker_ms
+from planner.latency import op_worker_ms, source_transfer_ms, transfer_ms
 from planner.milp import Model
 from planner.problem import BatchSetting, Problem
 
@@ -214,7 +214,7 @@ def _batches(problem: Problem, op: str) -> list[BatchSetting | None]:
 
 def _worker_latency(problem: Problem, op: str, k: str, bs: BatchSetting, w: int, lvl: float) -> float:
     assert problem.slo is not None
-    return worker_ms(float(problem.service_ms(op, k, bs)[w]), bs, lvl, problem.slo.percentile)
+    return op_worker_ms(problem, op, w, float(problem.service_ms(op, k, bs)[w]), bs, lvl, problem.slo.percentile)
 
 
 def _into(problem: Problem, o: str, k: str, t: int, g: Groups) -> float:
@@ -234,7 +234,7 @@ def _elsewhere(problem: Problem, g: Groups, allowed) -> dict[str, float]:
         for t, members in enumerate(g.type_members):
             for k in allowed[o]:
                 for bs in _batches(problem, o):
-                    for lvl in _levels(problem)[:1]:
+                    for lvl in _levels(problem):     # the least over levels: a bound at any load
                         val = _worker_latency(problem, o, k, bs, members[0], lvl)
                         best = min(best, val + _into(problem, o, k, t, g) if math.isfinite(val) else math.inf)
         floor[o] = best if math.isfinite(best) else 0.0
@@ -263,13 +263,19 @@ def _batch_choice(mdl: Model, problem: Problem, m, allowed) -> dict[str, dict]:
 
 
 def _latency_rows(mdl: Model, problem: Problem, g: Groups, x, n, m, beta, allowed) -> None:
-    """Completion times A[op] >= A[input] + transfer + latency of every worker group in use.
+    """Completion times A[op], per-tier latencies ell[op, q], and the path rows.
 
-    delta[o,t,l] = 1 when workers of type t serve o at level l; dtier[u,p] = 1 when u uses tier p.
-    A group's latency is sum over settings of its latency x the setting's binary (one is on); the
-    rows are relaxed by big-M when their groups are off (M per row: the most its other terms can
-    reach). A[sink] <= SLO. Valid rows A[o] >= A[u] + the least latency of o's chosen setting on
-    any worker tighten the relaxation along paths."""
+    delta[o,t,l] = 1 when workers of type t serve o at level l; dtier[o,q] = 1 when o uses tier q.
+    ell[o,q] is at least the latency of every group in use on tier q at the chosen setting s:
+    ell[o,q] >= L(o,s,t,l) (beta_s + delta - 1), exact for 0/1 values and with no big-M. All
+    workers on a tier receive over the same links, so o completes at
+        A[o] = max over inputs u, tiers p of u and q of o of  A[u] + T(p,q) + ell[o,q],
+    the cost model's value; the row keeps T(p,q) only when both tiers are in use:
+        A[o] >= A[u] + ell[o,q] + T(p,q) (dtier[u,p] + dtier[o,q] - 1),
+    valid otherwise because A[o] >= A[u] + ell[o,q] holds in every plan. T = round trip +
+    size / bandwidth with the size linear in the variant binaries; the product with the binaries
+    is linearised with the largest size as M (small: a transfer, not the SLO). A[sink] <= SLO.
+    Valid rows A[o] >= A[u] + the least latency of o's chosen setting tighten the relaxation."""
     slo = problem.slo
     assert slo is not None
     ops = list(problem.operators)
@@ -280,20 +286,20 @@ def _latency_rows(mdl: Model, problem: Problem, g: Groups, x, n, m, beta, allowe
     for (o, t, lvl), var in n.items():
         mdl.row([(var, 1.0), (delta[o, t, lvl], -float(len(g.type_members[t])))], -np.inf, 0.0)
     dtier: dict[tuple[str, int], int] = {}
+    ell: dict[tuple[str, int], int] = {}
     for (o, t, lvl), d in delta.items():
         key = (o, tier_of[t])
         if key not in dtier:
             dtier[key] = mdl.var(0, 1, integer=True)
+            ell[key] = mdl.var(0.0, big_l)
         mdl.row([(d, 1.0), (dtier[key], -1.0)], -np.inf, 0.0)
-
-    def latency_terms(o: str, t: int, lvl: float) -> list[tuple[int, float]]:
         rep = g.type_members[t][0]
-        terms = []
         for k in allowed[o]:
             for bs in _batches(problem, o):
                 choice = beta[o].get((k, bs), m[o][k])
-                terms.append((choice, -min(big_l, _worker_latency(problem, o, k, bs, rep, lvl))))
-        return terms
+                val = min(big_l, _worker_latency(problem, o, k, bs, rep, lvl))
+                if val > 0:
+                    mdl.row([(ell[key], 1.0), (choice, -val), (d, -val)], -val, np.inf)
 
     least: dict[tuple, float] = {}      # (o, k, batch) -> least latency on any type and level
     for (o, k, t, (bs, lvl)) in x:
@@ -329,27 +335,29 @@ def _latency_rows(mdl: Model, problem: Problem, g: Groups, x, n, m, beta, allowe
     for o in ops:
         for e in problem.in_edges(o):
             size0, sterms = size_terms(e)
-            senders = ([problem.sources[e.src].tier] if e.src in problem.sources
-                       else sorted({p for (u, p) in dtier if u == e.src}))
-            for (oo, t, lvl), d in delta.items():
+            s_max = size0 + sum(sz for _, sz in sterms)
+            source = e.src in problem.sources
+            senders = [problem.sources[e.src].tier] if source else sorted({p for (u, p) in dtier if u == e.src})
+            for (oo, q), dq in dtier.items():
                 if oo != o:
                     continue
-                q = tier_of[t]
                 for p in senders:
                     if p > q:
                         continue
                     const = transfer_ms(problem, p, q, 0.0)
                     per_kb = transfer_ms(problem, p, q, 1.0) - const
-                    lat = latency_terms(o, t, lvl)
-                    big_m = (slo.ms + const + per_kb * (size0 + sum(s for _, s in sterms))
-                             + max(-c for _, c in lat) + 1.0)
-                    terms = [(done[o], 1.0), (d, -big_m)] + lat
-                    terms += [(v, -per_kb * s) for v, s in sterms]
-                    rhs = const + per_kb * size0 - big_m
-                    if e.src not in problem.sources:
-                        terms += [(done[e.src], -1.0), (dtier[e.src, p], -big_m)]
-                        rhs -= big_m
-                    mdl.row(terms, rhs, np.inf)
+                    # A[o] - A[u] - ell - const (du + dq) - per_kb S - per_kb s_max (du + dq) >= -const - 2 per_kb s_max
+                    # (one binary fewer for a source: its tier is always in use)
+                    both = [(dq, -(const + per_kb * s_max))]
+                    rhs = -per_kb * s_max
+                    if not source:
+                        both.append((dtier[e.src, p], -(const + per_kb * s_max)))
+                        rhs -= const + per_kb * s_max
+                    terms = [(done[o], 1.0), (ell[o, q], -1.0)] + both
+                    terms += [(v, -per_kb * sz) for v, sz in sterms]
+                    if not source:
+                        terms.append((done[e.src], -1.0))
+                    mdl.row(terms, rhs + per_kb * size0, np.inf)
 
 
 def _accuracy_rows(mdl: Model, m, ops, combos, ok, allowed) -> None:
