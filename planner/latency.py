@@ -4,16 +4,21 @@ One record's latency from its source to the sink is the sum along its path of
 - transfer on every link it crosses: message size / bandwidth + round trip between the tiers
   (0 inside a tier unless the problem gives a round trip there);
 - at every ML operator, on the worker that serves it: the batching wait (the batch's max wait),
-  the queueing delay, and the service of its whole batch (size x ms per request at that size).
+  the queueing delay, and the service of its batch.
 
-Queueing: each worker serves its operator's batches one at a time from its own queue (the
-runtime's batcher has one batch in flight), fed by a share of the stream, so each worker is an
-M/D/1 queue at its planned utilisation rho = rate x ms per request / 1000. Poisson arrivals are
-pessimistic for cameras (periodic frames, split round robin); deterministic service is the
-profiled mean. The waiting-time quantile is Erlang's exact M/D/1 distribution,
+Arrivals (Problem.arrivals): the runtime's sources are periodic. A trace source sends one frame
+per camera together every burst / rate seconds (the cameras are in step), a generator one record
+every 1 / rate; the weighted partition deals each burst out in turn, so a worker planned at
+utilisation rho gets floor or ceil of a = rho x period / ms records every period, all at once.
+Each worker is then a FIFO batch server with batch arrivals (periodic_quantile): exact by
+Lindley's recursion over enough periods, with each request taking the profiled ms plus the
+runtime's per-record overhead (`latency_model.overhead_ms`), fixed or log-normally spread
+(`latency_model.service_cv`, measured: CPU quotas make service times vary). A queue builds only
+when a burst's work outlasts the period. Sources declared `"arrivals": "poisson"` keep the M/D/1
+queue: Erlang's exact waiting-time distribution,
     P(W <= t) = (1 - rho) sum_{k=0}^{floor(t/D)} (rho (k - t/D))^k / k! exp(-rho (k - t/D)),
-evaluated in high precision (mpmath), in units of the per-request service time D; above 97 % load
-its exponential tail rho exp(-2 (1 - rho) t / D) (heavy traffic), which the series would take long for.
+evaluated in high precision (mpmath), in units of the service time D; above 97 % load its
+exponential tail rho exp(-2 (1 - rho) t / D) (heavy traffic), which the series would take long for.
 
 Composition: an operator's completion time is the latest over the workers serving it of (its
 inputs' completion + the slowest link from a tier the input uses into the worker's tier + the

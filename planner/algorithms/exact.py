@@ -47,13 +47,15 @@ HiGHS's optimum with a zero gap is the optimum of the cost model of planner/cost
 
 Latency SLO (planner/latency.py): rates become x[o,k,t,(batch,level)] with capacity
 level * 1000 / ms(batch) and workers n[o,t,level]; binaries beta[o,k,batch] sum to m[o,k]. With
-completion times A[o] in [0, SLO], for every group (o,t,level) in use (delta = 1) and every tier p
-the input u uses (dtier = 1):
-    A[o] >= A[u] + T(p,q) + sum_{k,batch} L(o,k,batch,t,level) beta - M (2 - delta - dtier),
-each M the most the row's other terms reach; A[sink] <= SLO. Groups whose own latency plus the
-least the other operators on its paths need exceed the SLO are left out, and
-A[o] >= A[u] + least latency of o's chosen setting tightens the relaxation; both hold for every
-feasible plan, so the optimum is the cost model's optimum under the SLO.
+completion times A[o] in [0, SLO] and per-tier latencies ell[o,q] >= L(o,s,t,level) (beta_s +
+delta[o,t,level] - 1) for every group on tier q and setting s (no big-M), and for every input u,
+tier p it uses (dtier[u,p] = 1) and tier q of o:
+    A[o] >= A[u] + ell[o,q] + T(p,q) (dtier[u,p] + dtier[o,q] - 1),
+valid without the T term in every plan, so it cuts nothing off; A[sink] <= SLO. Workers on one
+tier receive over the same links, so the maximum of these is the cost model's completion time.
+Groups whose own latency plus the least the other operators on its paths need exceed the SLO are
+left out, and A[o] >= A[u] + least latency of o's chosen setting tightens the relaxation; both
+hold for every feasible plan, so the optimum is the cost model's optimum under the SLO.
 """
 
 from __future__ import annotations
