@@ -141,10 +141,14 @@ def worker_ms(ms_per_request: float, batch: BatchSetting, rho: float, percentile
 
 def op_worker_ms(problem: Problem, op: str, worker: int, ms_per_request: float, batch: BatchSetting,
                  rho: float, percentile: float) -> float:
-    """worker_ms with `op`'s arrival process and the problem's overhead and service spread."""
+    """worker_ms with `op`'s arrival process and the problem's overhead and service spread, made
+    monotone in the load: the most it gives at `rho` or at any planning level below it. The
+    periodic quantile need not grow with every step of the load (the deal pattern changes), and
+    a planner that charges a worker at a level above its load must never undercharge it."""
     model = problem.latency_model
-    return worker_ms(ms_per_request, batch, rho, percentile, problem.arrivals(op), model.overhead_ms,
-                     model.cv_of(problem.workers[worker].name))
+    arrivals, cv = problem.arrivals(op), model.cv_of(problem.workers[worker].name)
+    return max(worker_ms(ms_per_request, batch, u, percentile, arrivals, model.overhead_ms, cv)
+               for u in [rho] + [u for u in problem.levels() if u < rho])
 
 
 def transfer_ms(problem: Problem, tier_from: int, tier_to: int, size_kb: float) -> float:

@@ -133,16 +133,7 @@ def _solve(problem: Problem, time_limit: float | None, latency_rows: bool) -> tu
             if any(math.isinf(g.class_source_price[e.src][g.type_class[t]])
                    for e in problem.in_edges(o) if e.src in problem.sources):
                 continue
-            for lvl in _levels(problem):
-                kcap = {}
-                for k in allowed[o]:
-                    for bs in _batches(problem, o):
-                        c = float(problem.capacity(o, k, bs, lvl)[rep])
-                        if c > 0 and (problem.slo is None or rest[o] + _into(problem, o, k, t, g) +
-                                      _worker_latency(problem, o, k, bs, rep, lvl) <= problem.slo.ms + 1e-9):
-                            kcap[k, bs] = c
-                if not kcap:
-                    continue
+            for lvl, kcap in _useful_levels(problem, o, t, rep, allowed[o], rest[o], g, latency_rows):
                 n[o, t, lvl] = mdl.var(0, len(members), obj=problem.workers[rep].cost_per_hour, integer=True)
                 for (k, bs), c in kcap.items():
                     ub = min(ro, c * len(members))
@@ -250,6 +241,38 @@ def _elsewhere(problem: Problem, g: Groups, allowed) -> dict[str, float]:
     return {o: before[o] + after[o] for o in problem.operators}
 
 
+def _useful_levels(problem: Problem, o: str, t: int, rep: int, variants: list[str], rest: float,
+                   g: Groups, latency_rows: bool) -> list[tuple[float | None, dict]]:
+    """(level, {(variant, batch): capacity}) for the settings of type t serving o that can meet
+    the SLO at that level. A level is dropped when a higher one offers every setting it offers at
+    no more latency (without completion-time rows: at any latency): workers moved up carry the
+    same rates at the same charge (exact)."""
+    out: list[tuple[float | None, dict, dict]] = []
+    for lvl in _levels(problem):
+        kcap, lat = {}, {}
+        for k in variants:
+            for bs in _batches(problem, o):
+                c = float(problem.capacity(o, k, bs, lvl)[rep])
+                if c <= 0:
+                    continue
+                if problem.slo is None:
+                    kcap[k, bs] = c
+                    continue
+                lat[k, bs] = _worker_latency(problem, o, k, bs, rep, lvl)
+                if rest + _into(problem, o, k, t, g) + lat[k, bs] <= problem.slo.ms + 1e-9:
+                    kcap[k, bs] = c
+        if kcap:
+            out.append((lvl, kcap, lat))
+    keep = []
+    for i, (lvl, kcap, lat) in enumerate(out):
+        dominated = any(set(kcap) <= set(hi_cap) and (not latency_rows or all(hi_lat[key] <= lat[key] + 1e-9
+                                                                              for key in kcap))
+                        for _hl, hi_cap, hi_lat in out[i + 1:])
+        if not dominated:
+            keep.append((lvl, kcap))
+    return keep
+
+
 def _batch_choice(mdl: Model, problem: Problem, m, allowed) -> dict[str, dict]:
     """beta[op][(variant, batch)] in {0,1}, summing to m[op][variant]; empty with one batch option."""
     beta: dict[str, dict] = {}
@@ -287,6 +310,13 @@ def _latency_rows(mdl: Model, problem: Problem, g: Groups, x, n, m, beta, allowe
     tier_of = {t: g.class_tier[g.type_class[t]] for t in range(g.num_types)}
     for (o, t, lvl), var in n.items():
         mdl.row([(var, 1.0), (delta[o, t, lvl], -float(len(g.type_members[t])))], -np.inf, 0.0)
+    # One level per (op, type) loses no optimum: the workers at lower levels move up to the highest
+    # level in use, where each carries at least as much, and the tier's latency ell already covers it.
+    for o in ops:
+        for t in range(g.num_types):
+            levels = [d for (oo, tt, _l), d in delta.items() if oo == o and tt == t]
+            if len(levels) > 1:
+                mdl.row([(d, 1.0) for d in levels], -np.inf, 1.0)
     dtier: dict[tuple[str, int], int] = {}
     ell: dict[tuple[str, int], int] = {}
     for (o, t, lvl), d in delta.items():
