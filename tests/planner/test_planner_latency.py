@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 
 from planner.costmodel import Assignment, evaluate
 from planner.errors import InfeasibleError, ProblemError
-from planner.latency import md1_wait_quantile, path_latency, periodic_quantile
+from planner.latency import md1_wait_quantile, op_worker_ms, path_latency, periodic_quantile
 from planner.planfile import to_plan
 from planner.planning import plan
 from planner.problem import Arrivals, BatchSetting, parse_problem
@@ -229,3 +229,16 @@ def test_cli_exit_3_names_what_binds(tmp_path):
     written = json.loads((tmp_path / "plan.json").read_text())
     assert written["expected"]["latency"]["percentile"] == "p95"
     assert written["operators"][0]["batch"]["max_size"] in (1, 4)
+
+
+def test_charged_latency_never_falls_as_the_load_rises():
+    """Planners charge a worker at a level above its load; the charge must not undercut it."""
+    doc = _doc()
+    del doc["dataflow"]["operators"][0]["arrivals"]
+    doc["dataflow"]["operators"][0]["burst"] = 3
+    doc["latency_model"] = {"utilization_levels": [u / 20 for u in range(1, 20)], "service_cv": 0.2}
+    p = parse_problem(doc)
+    for w in range(3):
+        ms = float(p.service_ms("det", "small")[w])
+        got = [op_worker_ms(p, "det", w, ms, BatchSetting(1, 0.0), u, 0.99) for u in p.levels()]
+        assert got == sorted(got)
