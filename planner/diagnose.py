@@ -27,16 +27,15 @@ def infeasibility(problem: Problem) -> str:
 
 def fastest_path(problem: Problem, percentile: float = 0.99) -> tuple[float, dict[str, tuple[float, str]]]:
     """A lower bound on any plan's latency percentile: every operator on its fastest worker,
-    variant (among those some accuracy-feasible combination uses) and batch, nearly idle, with
+    variant (among those some accuracy-feasible combination uses), batch and planning level, with
     the cheapest way in; and that per operator (ms, what)."""
-    from planner.latency import worker_ms
+    from planner.latency import op_worker_ms
     ok = [c for c in all_combinations(problem) if c.accuracy >= problem.threshold - 1e-9] or all_combinations(problem)
-    lowest = problem.levels()[0]
     fastest: dict[str, tuple[float, str]] = {}
     for op in problem.operators:
         best = (float("inf"), "")
         for k, bs, w, into, ms in _options(problem, op, ok):
-            lat = into + worker_ms(ms, bs, lowest, percentile)
+            lat = into + min(op_worker_ms(problem, op, w.index, ms, bs, u, percentile) for u in problem.levels())
             if lat < best[0]:
                 best = (lat, f"{op}: {k} batch {bs.size} on {w.name}")
         fastest[op] = best
@@ -71,7 +70,7 @@ def _cheapest_in(problem: Problem, e, tier: int, variant: str) -> float:
 def latency_infeasibility(problem: Problem) -> str:
     """Like `infeasibility`, for a problem with a latency SLO: the floor or rates if they already
     bind, else the SLO against the fastest possible path or one operator's capacity within it."""
-    from planner.latency import worker_ms
+    from planner.latency import op_worker_ms
     slo = problem.slo
     assert slo is not None
     plain = infeasibility(problem)
@@ -81,7 +80,7 @@ def latency_infeasibility(problem: Problem) -> str:
     if path > slo.ms:
         where = "; ".join(f"{fastest[o][1]} {fastest[o][0]:.0f} ms" for o in problem.operators)
         return (f"the {slo.label} latency SLO of {slo.ms:g} ms is below the fastest possible path, "
-                f"{path:.0f} ms ({where}, each worker nearly idle)")
+                f"{path:.0f} ms ({where}, each worker at its best planning level)")
     ok = [c for c in all_combinations(problem) if c.accuracy >= problem.threshold - 1e-9]
     req = problem.required_rates()
     for op in problem.operators:
@@ -89,7 +88,7 @@ def latency_infeasibility(problem: Problem) -> str:
         per_worker: dict[str, float] = {}
         for _k, bs, w, into, ms in _options(problem, op, ok):
             for u in problem.levels():
-                if into + worker_ms(ms, bs, u, slo.percentile) <= budget:
+                if into + op_worker_ms(problem, op, w.index, ms, bs, u, slo.percentile) <= budget:
                     per_worker[w.name] = max(per_worker.get(w.name, 0.0), u * 1000.0 / ms)
         total = sum(per_worker.values())
         if total < req[op] - 1e-9:

@@ -4,16 +4,21 @@ One record's latency from its source to the sink is the sum along its path of
 - transfer on every link it crosses: message size / bandwidth + round trip between the tiers
   (0 inside a tier unless the problem gives a round trip there);
 - at every ML operator, on the worker that serves it: the batching wait (the batch's max wait),
-  the queueing delay, and the service of its whole batch (size x ms per request at that size).
+  the queueing delay, and the service of its batch.
 
-Queueing: each worker serves its operator's batches one at a time from its own queue (the
-runtime's batcher has one batch in flight), fed by a share of the stream, so each worker is an
-M/D/1 queue at its planned utilisation rho = rate x ms per request / 1000. Poisson arrivals are
-pessimistic for cameras (periodic frames, split round robin); deterministic service is the
-profiled mean. The waiting-time quantile is Erlang's exact M/D/1 distribution,
+Arrivals (Problem.arrivals): the runtime's sources are periodic. A trace source sends one frame
+per camera together every burst / rate seconds (the cameras are in step), a generator one record
+every 1 / rate; the weighted partition deals each burst out in turn, so a worker planned at
+utilisation rho gets floor or ceil of a = rho x period / ms records every period, all at once.
+Each worker is then a FIFO batch server with batch arrivals (periodic_quantile): exact by
+Lindley's recursion over enough periods, with each request taking the profiled ms plus the
+runtime's per-record overhead (`latency_model.overhead_ms`), fixed or log-normally spread
+(`latency_model.service_cv`, measured: CPU quotas make service times vary). A queue builds only
+when a burst's work outlasts the period. Sources declared `"arrivals": "poisson"` keep the M/D/1
+queue: Erlang's exact waiting-time distribution,
     P(W <= t) = (1 - rho) sum_{k=0}^{floor(t/D)} (rho (k - t/D))^k / k! exp(-rho (k - t/D)),
-evaluated in high precision (mpmath), in units of the per-request service time D; above 97 % load
-its exponential tail rho exp(-2 (1 - rho) t / D) (heavy traffic), which the series would take long for.
+evaluated in high precision (mpmath), in units of the service time D; above 97 % load its
+exponential tail rho exp(-2 (1 - rho) t / D) (heavy traffic), which the series would take long for.
 
 Composition: an operator's completion time is the latest over the workers serving it of (its
 inputs' completion + the slowest link from a tier the input uses into the worker's tier + the
@@ -32,9 +37,10 @@ from functools import lru_cache
 import mpmath
 import numpy as np
 
-from planner.problem import BatchSetting, Problem
+from planner.problem import Arrivals, BatchSetting, Problem
 
 TOL = 1e-9
+POISSON = Arrivals("poisson")
 HEAVY = 0.97   # above this load, P(W > t) = rho exp(-2 (1 - rho) t): within 2 % of Erlang's at 0.95
 
 
@@ -70,11 +76,79 @@ def md1_wait_quantile(rho: float, p: float) -> float:
     return hi
 
 
-def worker_ms(ms_per_request: float, batch: BatchSetting, rho: float, percentile: float) -> float:
-    """A record's latency at one worker: batching wait + queueing quantile + its batch's service."""
+SEED = 20261203      # common random numbers: the same service draws at every load, so levels compare
+
+
+@lru_cache(maxsize=65536)
+def periodic_quantile(ms: float, size: int, rho: float, period_ms: float, p: float, cv: float = 0.0,
+                      overhead_ms: float = 0.0) -> float:
+    """The p-quantile of a record's time at a worker fed periodic bursts (queueing + its batch's
+    service), in ms: a FIFO batch server with batch arrivals, solved by Lindley's recursion.
+
+    The worker gets a = rho x period / ms records per period (rho: its planned utilisation at
+    `ms` per request), dealt evenly by the weighted round robin: floor((j+1) a) - floor(j a) in
+    period j, all at the period's start. It serves them in batches of up to `size` formed within
+    a burst, a batch taking the sum of its records' service times: each ms + overhead_ms (cv = 0)
+    or log-normal with that mean and coefficient of variation `cv` (fixed draws). A batch leaves
+    at max(previous departure, its arrival) + its service; every record of it then."""
+    mean = ms + overhead_ms
+    if rho * mean / ms >= 1:
+        return math.inf
+    a = rho * period_ms / ms
+    if a <= 0:
+        return float(mean)
+    wanted = 256 if cv <= 0 else 20000
+    periods = int(min(200000, max(64, math.ceil(wanted / a), math.ceil(8 / (1 - rho * mean / ms)))))
+    count = np.diff(np.floor(np.arange(periods + 1) * a + 1e-9)).astype(np.int64)
+    n = int(count.sum())
+    if n == 0:
+        return float(mean)
+    burst = np.repeat(np.arange(periods), count)
+    pos = np.arange(n) - np.repeat(np.cumsum(count) - count, count)
+    new_batch = np.ones(n, dtype=bool)
+    new_batch[1:] = (burst[1:] != burst[:-1]) | (pos[1:] % size == 0)
+    batch_of = np.cumsum(new_batch) - 1
+    if cv > 0:
+        sigma2 = math.log1p(cv * cv)
+        service = mean * np.random.default_rng(SEED).lognormal(-sigma2 / 2, math.sqrt(sigma2), n)
+    else:
+        service = np.full(n, float(mean))
+    work = np.bincount(batch_of, weights=service)
+    arrive = period_ms * burst[new_batch]
+    total = np.cumsum(work)
+    leave = total + np.maximum.accumulate(arrive - (total - work))
+    return float(np.quantile(leave[batch_of] - period_ms * burst, p, method="inverted_cdf"))
+
+
+def worker_ms(ms_per_request: float, batch: BatchSetting, rho: float, percentile: float,
+              arrivals: Arrivals = POISSON, overhead_ms: float = 0.0, cv: float = 0.0) -> float:
+    """A record's latency at one worker: batching wait + queueing + its batch's service, each
+    request taking the profiled ms plus the runtime's per-record overhead, under periodic bursts
+    (with service spread `cv`) or Poisson arrivals (M/D/1, deterministic service)."""
     if not math.isfinite(ms_per_request) or rho >= 1:
         return math.inf
-    return batch.max_wait_ms + (md1_wait_quantile(round(rho, 9), percentile) + batch.size) * ms_per_request
+    if arrivals.process == "periodic":
+        at_worker = periodic_quantile(round(ms_per_request, 6), batch.size, round(rho, 9),
+                                      round(arrivals.period_ms, 6), percentile, cv, overhead_ms)
+    else:
+        mean = ms_per_request + overhead_ms
+        load = rho * mean / ms_per_request
+        if load >= 1:
+            return math.inf
+        at_worker = (md1_wait_quantile(round(load, 9), percentile) + batch.size) * mean
+    return batch.max_wait_ms + at_worker
+
+
+def op_worker_ms(problem: Problem, op: str, worker: int, ms_per_request: float, batch: BatchSetting,
+                 rho: float, percentile: float) -> float:
+    """worker_ms with `op`'s arrival process and the problem's overhead and service spread, made
+    monotone in the load: the most it gives at `rho` or at any planning level below it. The
+    periodic quantile need not grow with every step of the load (the deal pattern changes), and
+    a planner that charges a worker at a level above its load must never undercharge it."""
+    model = problem.latency_model
+    arrivals, cv = problem.arrivals(op), model.cv_of(problem.workers[worker].name)
+    return max(worker_ms(ms_per_request, batch, u, percentile, arrivals, model.overhead_ms, cv)
+               for u in [rho] + [u for u in problem.levels() if u < rho])
 
 
 def transfer_ms(problem: Problem, tier_from: int, tier_to: int, size_kb: float) -> float:
@@ -131,7 +205,7 @@ def path_latency(problem: Problem, variants: dict[str, str], batch: dict[str, Ba
                 t = done[e.src] + max(transfer_ms(problem, p, q, size) for p in senders)
                 if t > arrive:
                     arrive, chain = t, via[e.src]
-            total = max(arrive, 0.0) + worker_ms(float(ms[w]), b, rho, percentile)
+            total = max(arrive, 0.0) + op_worker_ms(problem, op, w, float(ms[w]), b, rho, percentile)
             name = problem.workers[w].name
             per_worker[op][name] = total
             if total > best:
@@ -168,8 +242,8 @@ def at_setting(problem: Problem, batch: dict[str, BatchSetting], level: float, m
         for op, per in latency.items():
             for k, ms in per.items():
                 for w in problem.workers:
-                    alone = source_transfer_ms(problem, op, k, w.tier) + worker_ms(
-                        float(ms[w.index]), batch[op], level, problem.slo.percentile)
+                    alone = source_transfer_ms(problem, op, k, w.tier) + op_worker_ms(
+                        problem, op, w.index, float(ms[w.index]), batch[op], level, problem.slo.percentile)
                     if not alone <= problem.slo.ms:
                         ms[w.index] = np.nan
     out = replace(problem, latency_ms=latency, utilization=level, slo=None, by_batch={})

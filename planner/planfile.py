@@ -97,6 +97,12 @@ def to_plan(problem: Problem, result) -> dict:
     }
 
 
+def _model_name(problem: Problem) -> str:
+    queue = ("M/D/1 (Poisson sources)" if any(problem.arrivals(op).process == "poisson" for op in problem.operators)
+             else "periodic bursts, FIFO batch server")
+    return f"{queue} per worker at its planned utilisation, batch service, link transfer (docs/planner.md)"
+
+
 def _latency_entry(problem: Problem, ev) -> dict:
     """`expected.latency`: the planner's prediction of the percentile from the sources to the
     sink operator (and, under an SLO, the SLO and the bound the plan was held to)."""
@@ -104,7 +110,7 @@ def _latency_entry(problem: Problem, ev) -> dict:
         return {}
     out = {"sink_operator": problem.sink, "percentile": problem.slo.label if problem.slo else "p99",
            "predicted_ms": round(ev.latency.ms, 3), "critical_path": ev.latency.path,
-           "model": "M/D/1 per worker at its planned utilisation, batch service, link transfer (docs/planner.md)"}
+           "model": _model_name(problem)}
     if problem.slo is not None:
         out["slo_ms"] = problem.slo.ms
         if ev.latency_bound is not None:

@@ -35,13 +35,23 @@ class Worker:
 
 @dataclass(frozen=True)
 class Source:
-    """A data source on tier 0 injecting requests at a fixed rate; not a worker."""
+    """A data source on tier 0 injecting requests at a fixed rate; not a worker.
+
+    `arrivals` is how its requests are spaced: "periodic" (the runtime's trace and generator
+    sources: `burst` records together every burst / rate seconds, e.g. one frame per camera) or
+    "poisson" (independent arrivals at the rate)."""
 
     name: str
     rate: float
     tier: int = 0
     worker: str | None = None
     runtime: dict | None = None
+    arrivals: str = "periodic"
+    burst: int = 1
+
+    @property
+    def period_ms(self) -> float:
+        return 1000.0 * self.burst / self.rate
 
 
 @dataclass(frozen=True)
@@ -128,9 +138,25 @@ class LatencyModelSettings:
 
     levels: tuple[float, ...] = DEFAULT_LEVELS
     max_waits_ms: tuple[float, ...] = (0.0,)
+    overhead_ms: float = 0.0     # the runtime's own time per record at an ML operator, on top of the profile
+    service_cv: float = 0.0      # coefficient of variation of a request's service time (0: deterministic)
+    service_cv_by_worker: tuple[tuple[str, float], ...] = ()     # per-worker values that replace it
+
+    def cv_of(self, worker: str) -> float:
+        return dict(self.service_cv_by_worker).get(worker, self.service_cv)
 
 
 PERCENTILES = {"p95": 0.95, "p99": 0.99}
+ARRIVALS = ("periodic", "poisson")
+
+
+@dataclass(frozen=True)
+class Arrivals:
+    """How requests reach an operator's workers: periodic bursts every `period_ms` (deterministic
+    sources; the longest period among the sources upstream) or Poisson (any Poisson source upstream)."""
+
+    process: str
+    period_ms: float = 0.0
 
 
 @dataclass
@@ -249,6 +275,25 @@ class Problem:
         if key not in cache:
             cache[key] = build()
         return cache[key]
+
+    def arrivals(self, op: str) -> Arrivals:
+        """The arrival process at `op`: Poisson if a Poisson source feeds it (directly or through
+        other operators), else periodic with the longest period of the sources upstream."""
+        key = f"arrivals:{op}:" + ",".join(f"{s.rate!r}/{s.burst}/{s.arrivals}" for s in self.sources.values())
+        return self.cached(key, lambda: self._arrivals(op))
+
+    def _arrivals(self, op: str) -> Arrivals:
+        upstream: set[str] = set()
+        todo = [op]
+        while todo:
+            for e in self.in_edges(todo.pop()):
+                if e.src not in upstream:
+                    upstream.add(e.src)
+                    todo.append(e.src)
+        srcs = [self.sources[s] for s in upstream if s in self.sources]
+        if not srcs or any(s.arrivals == "poisson" for s in srcs):
+            return Arrivals("poisson")
+        return Arrivals("periodic", max(s.period_ms for s in srcs))
 
     def required_rates(self) -> dict[str, float]:
         """required(v) = min over inputs u of required(u) * ratio(u, v); sources inject."""
@@ -452,7 +497,15 @@ def parse_problem(data: Any, origin: str = "problem.json") -> Problem:
             if sruntime is not None:
                 r.get(sruntime, "kind", f"{op_path}.runtime", str)
                 r.get(sruntime, "params", f"{op_path}.runtime", dict, optional=True)
-            sources[oname] = Source(oname, float(rate), stier, sworker, sruntime)
+            arrivals = r.get(o, "arrivals", op_path, str, optional=True, default="periodic")
+            if arrivals not in ARRIVALS:
+                raise r.fail(f"{op_path}.arrivals", f"expected one of {', '.join(ARRIVALS)}, got {arrivals!r}")
+            paths = ((sruntime or {}).get("params") or {}).get("paths")
+            burst = r.get(o, "burst", op_path, int, optional=True,
+                          default=len(paths) if isinstance(paths, list) and paths else 1)
+            if burst < 1:
+                raise r.fail(f"{op_path}.burst", f"must be an integer >= 1, got {burst}")
+            sources[oname] = Source(oname, float(rate), stier, sworker, sruntime, arrivals, int(burst))
         elif kind in ("ml_operator", "operator"):
             inputs = r.get(o, "input_operators", op_path, list)
             for j, u in enumerate(inputs):
@@ -589,7 +642,7 @@ def parse_problem(data: Any, origin: str = "problem.json") -> Problem:
             raise r.fail(f"execution_latency_ms.{key}", f"no such ML operator '{key}'")
 
     by_batch = _read_by_batch(r, data, ml_ops, workers)
-    slo, model = _read_slo(r, data)
+    slo, model = _read_slo(r, data, {w.name for w in workers})
 
     # ---- links ----------------------------------------------------------------------------
     links = r.get(data, "links", "", dict, optional=True, default={})
@@ -700,9 +753,10 @@ def _read_by_batch(r: _Reader, data: dict, ml_ops: dict[str, Operator],
     return out
 
 
-def _read_slo(r: _Reader, data: dict) -> tuple[LatencySLO | None, LatencyModelSettings]:
+def _read_slo(r: _Reader, data: dict, worker_names: set[str]) -> tuple[LatencySLO | None, LatencyModelSettings]:
     """`latency_slo_ms`, `latency_slo_percentile` ("p95"/"p99") and the optional `latency_model`
-    block (`utilization_levels`, `max_wait_ms` choices)."""
+    block (`utilization_levels`, `max_wait_ms` choices, the runtime's `overhead_ms` per hop and the
+    `service_cv` of service times)."""
     ms = r.get(data, "latency_slo_ms", "", float, optional=True)
     pct = r.get(data, "latency_slo_percentile", "", str, optional=True, default="p99")
     if pct not in PERCENTILES:
@@ -722,7 +776,21 @@ def _read_slo(r: _Reader, data: dict) -> tuple[LatencySLO | None, LatencyModelSe
             raise r.fail(f"latency_model.max_wait_ms[{i}]", f"must be >= 0, got {w}")
     if not levels or not waits:
         raise r.fail("latency_model", "utilization_levels and max_wait_ms need at least one value")
-    model = LatencyModelSettings(tuple(sorted({float(u) for u in levels})), tuple(sorted({float(w) for w in waits})))
+    overhead = r.get(block, "overhead_ms", "latency_model", float, optional=True, default=0.0)
+    if overhead < 0:
+        raise r.fail("latency_model.overhead_ms", f"must be >= 0, got {overhead}")
+    cv = r.get(block, "service_cv", "latency_model", (float, dict), optional=True, default=0.0)
+    per_worker = cv if isinstance(cv, dict) else {}
+    cv = 0.0 if isinstance(cv, dict) else cv
+    for name, value in [("", cv)] + list(per_worker.items()):
+        where = "latency_model.service_cv" + (f".{name}" if name else "")
+        value = r.check(value, where, float)
+        if value < 0:
+            raise r.fail(where, f"must be >= 0, got {value}")
+        if name and name not in worker_names:
+            raise r.fail(where, f"no such worker '{name}'")
+    model = LatencyModelSettings(tuple(sorted({float(u) for u in levels})), tuple(sorted({float(w) for w in waits})),
+                                 float(overhead), float(cv), tuple(sorted((k, float(v)) for k, v in per_worker.items())))
     return (LatencySLO(float(ms), PERCENTILES[pct]) if ms is not None else None), model
 
 

@@ -6,9 +6,11 @@ infrastructure so large instances use many workers. `--heterogeneous` gives ever
 price and speed (no two interchangeable), the hard case for the MILP; HiGHS's proven gap is shown.
 
     PYTHONPATH=. python tools/bench_planner.py [--sizes 9 30 100 1000] [--time-limit 60] [--slo-factor F]
+                                                [--arrivals periodic|poisson]
 
 With `--slo-factor F` every instance also gets a p99 latency SLO of F x its fastest possible
-path (planner/diagnose.py), planned with batch sizes, utilisation levels and link delays.
+path (planner/diagnose.py), planned with batch sizes, utilisation levels and link delays;
+`--arrivals poisson` declares the sources Poisson (M/D/1 queues) instead of periodic.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--heterogeneous", action="store_true")
     p.add_argument("--algos", nargs="+", default=list(ALGOS))
     p.add_argument("--slo-factor", type=float, help="also plan under a p99 SLO of this many times the fastest path")
+    p.add_argument("--arrivals", choices=("periodic", "poisson"), default="periodic",
+                   help="the sources' arrival process under an SLO (default periodic, as the runtime's sources)")
     args = p.parse_args(argv)
     console = Console(width=160)
     table = Table(title="plan time (s) and cost (/h) per algorithm"
@@ -55,11 +59,14 @@ def main(argv: list[str] | None = None) -> int:
         table.add_column(a, justify="right")
     table.add_column("exact gap", justify="right")
     for name, doc in instances(args.sizes, args.heterogeneous):
+        for node in doc["dataflow"]["operators"]:
+            if node.get("kind") == "source":
+                node["arrivals"] = args.arrivals
         problem = parse_problem(doc)
         if args.slo_factor:
             fastest = fastest_path(problem.with_overrides(slo_ms=1.0))[0]
             problem = problem.with_overrides(slo_ms=round(args.slo_factor * fastest, 1))
-            name += f", SLO {problem.slo.ms:g} ms"
+            name += f", SLO {problem.slo.ms:g} ms, {args.arrivals}"
         types = build_groups(problem).num_types
         row, gap = [name, str(types)], "-"
         for algo in args.algos:

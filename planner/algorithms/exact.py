@@ -47,13 +47,15 @@ HiGHS's optimum with a zero gap is the optimum of the cost model of planner/cost
 
 Latency SLO (planner/latency.py): rates become x[o,k,t,(batch,level)] with capacity
 level * 1000 / ms(batch) and workers n[o,t,level]; binaries beta[o,k,batch] sum to m[o,k]. With
-completion times A[o] in [0, SLO], for every group (o,t,level) in use (delta = 1) and every tier p
-the input u uses (dtier = 1):
-    A[o] >= A[u] + T(p,q) + sum_{k,batch} L(o,k,batch,t,level) beta - M (2 - delta - dtier),
-each M the most the row's other terms reach; A[sink] <= SLO. Groups whose own latency plus the
-least the other operators on its paths need exceed the SLO are left out, and
-A[o] >= A[u] + least latency of o's chosen setting tightens the relaxation; both hold for every
-feasible plan, so the optimum is the cost model's optimum under the SLO.
+completion times A[o] in [0, SLO] and per-tier latencies ell[o,q] >= L(o,s,t,level) (beta_s +
+delta[o,t,level] - 1) for every group on tier q and setting s (no big-M), and for every input u,
+tier p it uses (dtier[u,p] = 1) and tier q of o:
+    A[o] >= A[u] + ell[o,q] + T(p,q) (dtier[u,p] + dtier[o,q] - 1),
+valid without the T term in every plan, so it cuts nothing off; A[sink] <= SLO. Workers on one
+tier receive over the same links, so the maximum of these is the cost model's completion time.
+Groups whose own latency plus the least the other operators on its paths need exceed the SLO are
+left out, and A[o] >= A[u] + least latency of o's chosen setting tightens the relaxation; both
+hold for every feasible plan, so the optimum is the cost model's optimum under the SLO.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ from planner.costmodel import Assignment, evaluate
 from planner.diagnose import infeasibility, latency_infeasibility
 from planner.errors import InfeasibleError
 from planner.groups import BACKWARD, Groups, build_groups
-from planner.latency import source_transfer_ms, transfer_ms, worker_ms
+from planner.latency import op_worker_ms, source_transfer_ms, transfer_ms
 from planner.milp import Model
 from planner.problem import BatchSetting, Problem
 
@@ -131,16 +133,7 @@ def _solve(problem: Problem, time_limit: float | None, latency_rows: bool) -> tu
             if any(math.isinf(g.class_source_price[e.src][g.type_class[t]])
                    for e in problem.in_edges(o) if e.src in problem.sources):
                 continue
-            for lvl in _levels(problem):
-                kcap = {}
-                for k in allowed[o]:
-                    for bs in _batches(problem, o):
-                        c = float(problem.capacity(o, k, bs, lvl)[rep])
-                        if c > 0 and (problem.slo is None or rest[o] + _into(problem, o, k, t, g) +
-                                      _worker_latency(problem, o, k, bs, rep, lvl) <= problem.slo.ms + 1e-9):
-                            kcap[k, bs] = c
-                if not kcap:
-                    continue
+            for lvl, kcap in _useful_levels(problem, o, t, rep, allowed[o], rest[o], g, latency_rows):
                 n[o, t, lvl] = mdl.var(0, len(members), obj=problem.workers[rep].cost_per_hour, integer=True)
                 for (k, bs), c in kcap.items():
                     ub = min(ro, c * len(members))
@@ -214,7 +207,7 @@ def _batches(problem: Problem, op: str) -> list[BatchSetting | None]:
 
 def _worker_latency(problem: Problem, op: str, k: str, bs: BatchSetting, w: int, lvl: float) -> float:
     assert problem.slo is not None
-    return worker_ms(float(problem.service_ms(op, k, bs)[w]), bs, lvl, problem.slo.percentile)
+    return op_worker_ms(problem, op, w, float(problem.service_ms(op, k, bs)[w]), bs, lvl, problem.slo.percentile)
 
 
 def _into(problem: Problem, o: str, k: str, t: int, g: Groups) -> float:
@@ -234,7 +227,7 @@ def _elsewhere(problem: Problem, g: Groups, allowed) -> dict[str, float]:
         for t, members in enumerate(g.type_members):
             for k in allowed[o]:
                 for bs in _batches(problem, o):
-                    for lvl in _levels(problem)[:1]:
+                    for lvl in _levels(problem):     # the least over levels: a bound at any load
                         val = _worker_latency(problem, o, k, bs, members[0], lvl)
                         best = min(best, val + _into(problem, o, k, t, g) if math.isfinite(val) else math.inf)
         floor[o] = best if math.isfinite(best) else 0.0
@@ -246,6 +239,38 @@ def _elsewhere(problem: Problem, g: Groups, allowed) -> dict[str, float]:
     for o in reversed(list(problem.operators)):
         after[o] = max([after[e.dst] + floor[e.dst] for e in problem.out_edges(o)], default=0.0)
     return {o: before[o] + after[o] for o in problem.operators}
+
+
+def _useful_levels(problem: Problem, o: str, t: int, rep: int, variants: list[str], rest: float,
+                   g: Groups, latency_rows: bool) -> list[tuple[float | None, dict]]:
+    """(level, {(variant, batch): capacity}) for the settings of type t serving o that can meet
+    the SLO at that level. A level is dropped when a higher one offers every setting it offers at
+    no more latency (without completion-time rows: at any latency): workers moved up carry the
+    same rates at the same charge (exact)."""
+    out: list[tuple[float | None, dict, dict]] = []
+    for lvl in _levels(problem):
+        kcap, lat = {}, {}
+        for k in variants:
+            for bs in _batches(problem, o):
+                c = float(problem.capacity(o, k, bs, lvl)[rep])
+                if c <= 0:
+                    continue
+                if problem.slo is None:
+                    kcap[k, bs] = c
+                    continue
+                lat[k, bs] = _worker_latency(problem, o, k, bs, rep, lvl)
+                if rest + _into(problem, o, k, t, g) + lat[k, bs] <= problem.slo.ms + 1e-9:
+                    kcap[k, bs] = c
+        if kcap:
+            out.append((lvl, kcap, lat))
+    keep = []
+    for i, (lvl, kcap, lat) in enumerate(out):
+        dominated = any(set(kcap) <= set(hi_cap) and (not latency_rows or all(hi_lat[key] <= lat[key] + 1e-9
+                                                                              for key in kcap))
+                        for _hl, hi_cap, hi_lat in out[i + 1:])
+        if not dominated:
+            keep.append((lvl, kcap))
+    return keep
 
 
 def _batch_choice(mdl: Model, problem: Problem, m, allowed) -> dict[str, dict]:
@@ -263,13 +288,19 @@ def _batch_choice(mdl: Model, problem: Problem, m, allowed) -> dict[str, dict]:
 
 
 def _latency_rows(mdl: Model, problem: Problem, g: Groups, x, n, m, beta, allowed) -> None:
-    """Completion times A[op] >= A[input] + transfer + latency of every worker group in use.
+    """Completion times A[op], per-tier latencies ell[op, q], and the path rows.
 
-    delta[o,t,l] = 1 when workers of type t serve o at level l; dtier[u,p] = 1 when u uses tier p.
-    A group's latency is sum over settings of its latency x the setting's binary (one is on); the
-    rows are relaxed by big-M when their groups are off (M per row: the most its other terms can
-    reach). A[sink] <= SLO. Valid rows A[o] >= A[u] + the least latency of o's chosen setting on
-    any worker tighten the relaxation along paths."""
+    delta[o,t,l] = 1 when workers of type t serve o at level l; dtier[o,q] = 1 when o uses tier q.
+    ell[o,q] is at least the latency of every group in use on tier q at the chosen setting s:
+    ell[o,q] >= L(o,s,t,l) (beta_s + delta - 1), exact for 0/1 values and with no big-M. All
+    workers on a tier receive over the same links, so o completes at
+        A[o] = max over inputs u, tiers p of u and q of o of  A[u] + T(p,q) + ell[o,q],
+    the cost model's value; the row keeps T(p,q) only when both tiers are in use:
+        A[o] >= A[u] + ell[o,q] + T(p,q) (dtier[u,p] + dtier[o,q] - 1),
+    valid otherwise because A[o] >= A[u] + ell[o,q] holds in every plan. T = round trip +
+    size / bandwidth with the size linear in the variant binaries; the product with the binaries
+    is linearised with the largest size as M (small: a transfer, not the SLO). A[sink] <= SLO.
+    Valid rows A[o] >= A[u] + the least latency of o's chosen setting tighten the relaxation."""
     slo = problem.slo
     assert slo is not None
     ops = list(problem.operators)
@@ -279,21 +310,28 @@ def _latency_rows(mdl: Model, problem: Problem, g: Groups, x, n, m, beta, allowe
     tier_of = {t: g.class_tier[g.type_class[t]] for t in range(g.num_types)}
     for (o, t, lvl), var in n.items():
         mdl.row([(var, 1.0), (delta[o, t, lvl], -float(len(g.type_members[t])))], -np.inf, 0.0)
+    # One level per (op, type) loses no optimum: the workers at lower levels move up to the highest
+    # level in use, where each carries at least as much, and the tier's latency ell already covers it.
+    for o in ops:
+        for t in range(g.num_types):
+            levels = [d for (oo, tt, _l), d in delta.items() if oo == o and tt == t]
+            if len(levels) > 1:
+                mdl.row([(d, 1.0) for d in levels], -np.inf, 1.0)
     dtier: dict[tuple[str, int], int] = {}
+    ell: dict[tuple[str, int], int] = {}
     for (o, t, lvl), d in delta.items():
         key = (o, tier_of[t])
         if key not in dtier:
             dtier[key] = mdl.var(0, 1, integer=True)
+            ell[key] = mdl.var(0.0, big_l)
         mdl.row([(d, 1.0), (dtier[key], -1.0)], -np.inf, 0.0)
-
-    def latency_terms(o: str, t: int, lvl: float) -> list[tuple[int, float]]:
         rep = g.type_members[t][0]
-        terms = []
         for k in allowed[o]:
             for bs in _batches(problem, o):
                 choice = beta[o].get((k, bs), m[o][k])
-                terms.append((choice, -min(big_l, _worker_latency(problem, o, k, bs, rep, lvl))))
-        return terms
+                val = min(big_l, _worker_latency(problem, o, k, bs, rep, lvl))
+                if val > 0:
+                    mdl.row([(ell[key], 1.0), (choice, -val), (d, -val)], -val, np.inf)
 
     least: dict[tuple, float] = {}      # (o, k, batch) -> least latency on any type and level
     for (o, k, t, (bs, lvl)) in x:
@@ -329,27 +367,29 @@ def _latency_rows(mdl: Model, problem: Problem, g: Groups, x, n, m, beta, allowe
     for o in ops:
         for e in problem.in_edges(o):
             size0, sterms = size_terms(e)
-            senders = ([problem.sources[e.src].tier] if e.src in problem.sources
-                       else sorted({p for (u, p) in dtier if u == e.src}))
-            for (oo, t, lvl), d in delta.items():
+            s_max = size0 + sum(sz for _, sz in sterms)
+            source = e.src in problem.sources
+            senders = [problem.sources[e.src].tier] if source else sorted({p for (u, p) in dtier if u == e.src})
+            for (oo, q), dq in dtier.items():
                 if oo != o:
                     continue
-                q = tier_of[t]
                 for p in senders:
                     if p > q:
                         continue
                     const = transfer_ms(problem, p, q, 0.0)
                     per_kb = transfer_ms(problem, p, q, 1.0) - const
-                    lat = latency_terms(o, t, lvl)
-                    big_m = (slo.ms + const + per_kb * (size0 + sum(s for _, s in sterms))
-                             + max(-c for _, c in lat) + 1.0)
-                    terms = [(done[o], 1.0), (d, -big_m)] + lat
-                    terms += [(v, -per_kb * s) for v, s in sterms]
-                    rhs = const + per_kb * size0 - big_m
-                    if e.src not in problem.sources:
-                        terms += [(done[e.src], -1.0), (dtier[e.src, p], -big_m)]
-                        rhs -= big_m
-                    mdl.row(terms, rhs, np.inf)
+                    # A[o] - A[u] - ell - const (du + dq) - per_kb S - per_kb s_max (du + dq) >= -const - 2 per_kb s_max
+                    # (one binary fewer for a source: its tier is always in use)
+                    both = [(dq, -(const + per_kb * s_max))]
+                    rhs = -per_kb * s_max
+                    if not source:
+                        both.append((dtier[e.src, p], -(const + per_kb * s_max)))
+                        rhs -= const + per_kb * s_max
+                    terms = [(done[o], 1.0), (ell[o, q], -1.0)] + both
+                    terms += [(v, -per_kb * sz) for v, sz in sterms]
+                    if not source:
+                        terms.append((done[e.src], -1.0))
+                    mdl.row(terms, rhs + per_kb * size0, np.inf)
 
 
 def _accuracy_rows(mdl: Model, m, ops, combos, ok, allowed) -> None:

@@ -28,7 +28,8 @@ def small_problems(draw, shapes=tuple(SHAPES), per_pair_prices: bool = False, ma
     Link prices are per-tier potential differences unless `per_pair_prices` (then every pair gets
     its own price; use only with shapes without joins, where the MILP stays exact). With
     `bandwidth`, every tier pair may get a bandwidth (Mbit/s) that binds at these rates. With
-    `slo`, latencies at batch sizes 1 and 2, round trips between tiers, a p95 or p99 latency SLO
+    `slo`, latencies at batch sizes 1 and 2, round trips between tiers, a p95 or p99 latency SLO,
+    periodic (bursts of 1 or 4) or Poisson sources, a service-time spread and per-hop overhead,
     and three utilisation levels (so brute force stays small)."""
     shape = draw(st.sampled_from(shapes))
     ops = SHAPES[shape]
@@ -42,6 +43,10 @@ def small_problems(draw, shapes=tuple(SHAPES), per_pair_prices: bool = False, ma
     rate = float(draw(st.sampled_from([5.0, 10.0, 20.0])))
     sources = sorted({u for _, ins in ops for u in ins if u.startswith("src")})
     nodes = [{"name": s, "kind": "source", "injection_rate_per_s": rate} for s in sources]
+    if slo:
+        for node in nodes:
+            node["arrivals"] = draw(st.sampled_from(["periodic", "poisson"]))
+            node["burst"] = draw(st.sampled_from([1, 4]))
     variants = {o: [f"{o}{k}" for k in range(draw(st.integers(1, 3)))] for o, _ in ops}
     latency = {}
     for o, ins in ops:
@@ -89,7 +94,9 @@ def small_problems(draw, shapes=tuple(SHAPES), per_pair_prices: bool = False, ma
     if slo:
         extra = {"latency_slo_ms": float(draw(st.sampled_from([400, 900, 2000, 5000]))),
                  "latency_slo_percentile": draw(st.sampled_from(["p95", "p99"])),
-                 "latency_model": {"utilization_levels": [0.3, 0.6, 0.9]},
+                 "latency_model": {"utilization_levels": [0.3, 0.6, 0.9],
+                                   "service_cv": draw(st.sampled_from([0.0, 0.3])),
+                                   "overhead_ms": draw(st.sampled_from([0.0, 5.0]))},
                  "execution_latency_ms_by_batch": {o: {v: {w: b for w, b in row.items() if b is not None}
                                                        for v, row in per.items()} for o, per in by_batch.items()}}
     return {

@@ -1,5 +1,5 @@
-"""Latency SLOs: the M/D/1 quantile, the problem fields, exact == brute force under an SLO, the
-CLI's exit status and the plan's batch settings."""
+"""Latency SLOs: the periodic-burst and M/D/1 quantiles, the problem fields, exact == brute force
+under an SLO, the CLI's exit status and the plan's batch settings."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 
 from planner.costmodel import Assignment, evaluate
 from planner.errors import InfeasibleError, ProblemError
-from planner.latency import md1_wait_quantile, path_latency
+from planner.latency import md1_wait_quantile, op_worker_ms, path_latency, periodic_quantile
 from planner.planfile import to_plan
 from planner.planning import plan
-from planner.problem import BatchSetting, parse_problem
+from planner.problem import Arrivals, BatchSetting, parse_problem
 from planner_instances import REPO, small_problems
 
 SETTINGS = settings(max_examples=int(__import__("os").environ.get("PLANNER_EXAMPLES", "20")), deadline=None,
@@ -46,13 +46,81 @@ def test_md1_quantile_is_zero_below_the_idle_probability_and_grows_with_load():
     assert values == sorted(values) and values[-1] > 40
 
 
+def _burst_server(ms: list[float], size: int, counts: list[int], period: float) -> list[float]:
+    """Record by record: bursts of counts[j] at j x period, FIFO batches of up to `size` formed
+    within a burst, a batch taking the sum of its records' service; each record's time in system."""
+    free, out, i = 0.0, [], 0
+    for j, c in enumerate(counts):
+        for first in range(0, c, size):
+            k = min(size, c - first)
+            free = max(free, j * period) + sum(ms[i:i + k])
+            i += k
+            out += [free - j * period] * k
+    return out
+
+
+@pytest.mark.parametrize("ms,size,rho", [(30.0, 1, 0.36), (30.0, 1, 0.9), (80.0, 2, 0.7), (120.0, 4, 0.95),
+                                         (400.0, 1, 0.5)])
+def test_periodic_quantile_matches_a_record_by_record_queue(ms, size, rho):
+    period = 1000 * 4 / 12.0
+    a = rho * period / ms
+    counts = [int(np.floor((j + 1) * a + 1e-9) - np.floor(j * a + 1e-9)) for j in range(4000)]
+    sim = _burst_server([ms] * sum(counts), size, counts, period)
+    for p in (0.5, 0.95, 0.99):
+        assert periodic_quantile(ms, size, rho, period, p) == pytest.approx(np.quantile(sim, p, method="inverted_cdf"))
+
+
+def test_periodic_quantile_with_spread_service_matches_an_independent_simulation():
+    period, ms, cv = 1000 * 4 / 12.0, 60.0, 0.4
+    sigma2 = np.log1p(cv * cv)
+    draws = list(ms * np.random.default_rng(7).lognormal(-sigma2 / 2, np.sqrt(sigma2), 200_000))
+    counts = [2, 3] * 40_000                     # a = 2.5 records per period, rho = 0.45
+    sim = _burst_server(draws, 1, counts, period)
+    got = periodic_quantile(ms, 1, 2.5 * ms / period, period, 0.99, cv)
+    assert got == pytest.approx(np.quantile(sim, 0.99), rel=0.05)
+    assert got > periodic_quantile(ms, 1, 2.5 * ms / period, period, 0.99)   # spread adds to the tail
+
+
+def test_periodic_bursts_queue_far_less_than_poisson():
+    """Four cameras in step, two workers at 70 %: each gets two frames per period and never waits
+    for the previous period's, so p99 is two service times; M/D/1 would say about eight."""
+    period, ms = 1000 * 4 / 12.0, 116.5
+    rho = 6.0 * ms / 1000
+    assert periodic_quantile(ms, 1, rho, period, 0.99) == pytest.approx(2 * ms)
+    assert (md1_wait_quantile(round(rho, 9), 0.99) + 1) * ms > 3.5 * periodic_quantile(ms, 1, rho, period, 0.99)
+
+
+def test_arrivals_come_from_the_sources():
+    doc = _doc()
+    cam = doc["dataflow"]["operators"][0]
+    del cam["arrivals"]                                                           # periodic by default
+    assert parse_problem(doc).arrivals("det") == Arrivals("periodic", 250.0)
+    cam["runtime"] = {"kind": "trace", "params": {"paths": ["a", "b", "c", "d"]}}
+    assert parse_problem(doc).arrivals("det") == Arrivals("periodic", 1000.0)     # one frame per camera
+    cam["burst"] = 2
+    assert parse_problem(doc).arrivals("det") == Arrivals("periodic", 500.0)
+    assert parse_problem(doc).with_overrides(throughput=8.0).arrivals("det") == Arrivals("periodic", 250.0)
+    cam["arrivals"] = "poisson"
+    assert parse_problem(doc).arrivals("det") == Arrivals("poisson")
+    for key, value, msg in (("arrivals", "bursty", "dataflow.operators\\[0\\].arrivals: expected one of periodic, poisson"),
+                            ("burst", 0, "dataflow.operators\\[0\\].burst: must be an integer >= 1")):
+        bad = copy.deepcopy(doc)
+        bad["dataflow"]["operators"][0][key] = value
+        with pytest.raises(ProblemError, match=msg):
+            parse_problem(bad)
+    bad = copy.deepcopy(doc)
+    bad["latency_model"] = {"service_cv": -1}
+    with pytest.raises(ProblemError, match="latency_model.service_cv: must be >= 0"):
+        parse_problem(bad)
+
+
 def _doc(seed: int = 0) -> dict:
-    """One source on the edge, one operator with a fast cloud and a slow cheap edge variant."""
+    """One Poisson source on the edge, one operator with a fast cloud and a slow cheap edge variant."""
     return {
         "problem": "tiny",
         "workers": [{"name": "e1", "tier": 0, "cost_per_hour": 0.1}, {"name": "e2", "tier": 0, "cost_per_hour": 0.1},
                     {"name": "c1", "tier": 1, "cost_per_hour": 1.0}],
-        "dataflow": {"operators": [{"name": "cam", "kind": "source", "injection_rate_per_s": 4.0},
+        "dataflow": {"operators": [{"name": "cam", "kind": "source", "injection_rate_per_s": 4.0, "arrivals": "poisson"},
                                    {"name": "det", "kind": "ml_operator", "input_operators": ["cam"],
                                     "variants": ["small"]}],
                      "edges": [{"from": "cam", "to": "det", "message_size_kb_by_variant": [
@@ -161,3 +229,16 @@ def test_cli_exit_3_names_what_binds(tmp_path):
     written = json.loads((tmp_path / "plan.json").read_text())
     assert written["expected"]["latency"]["percentile"] == "p95"
     assert written["operators"][0]["batch"]["max_size"] in (1, 4)
+
+
+def test_charged_latency_never_falls_as_the_load_rises():
+    """Planners charge a worker at a level above its load; the charge must not undercut it."""
+    doc = _doc()
+    del doc["dataflow"]["operators"][0]["arrivals"]
+    doc["dataflow"]["operators"][0]["burst"] = 3
+    doc["latency_model"] = {"utilization_levels": [u / 20 for u in range(1, 20)], "service_cv": 0.2}
+    p = parse_problem(doc)
+    for w in range(3):
+        ms = float(p.service_ms("det", "small")[w])
+        got = [op_worker_ms(p, "det", w, ms, BatchSetting(1, 0.0), u, 0.99) for u in p.levels()]
+        assert got == sorted(got)
