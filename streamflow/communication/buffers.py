@@ -5,7 +5,7 @@ handled. With glibc's defaults a freed 1 MB buffer at the top of a thread's heap
 the kernel (madvise), and the next frame's receive faults 256 fresh zeroed pages back in: about
 a tenth of a worker's CPU per frame went to page faults, page clearing and madvise (profile in
 docs/performance.md). Raising the trim and mmap thresholds keeps such buffers on the heap for
-reuse; what a worker keeps is bounded by TRIM_BYTES per heap, a few times the default credit
+reuse; what a worker keeps is bounded by TRIM_BYTES per heap, twice the default credit
 window. glibc only; elsewhere this does nothing.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import logging
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc malloc.h
 MMAP_BYTES = 32 << 20  # glibc's largest mmap threshold on 64-bit: frames up to 32 MB reuse heap memory
-TRIM_BYTES = 64 << 20  # free memory at a heap's top kept for the next frames
+TRIM_BYTES = 32 << 20  # free memory at a heap's top kept for the next frames: twice the default credit window
 
 log = logging.getLogger(__name__)
 _done = False
