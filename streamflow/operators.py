@@ -36,6 +36,12 @@ def _stream_method(fn: F) -> F:
 def batched(records: Iterable[Any], batch_size: int,
             epoch_of: Callable[[Any], int] | None = None) -> Iterable[tuple[int, list[Any]]]:
     """(epoch, batch) pairs from records: one epoch per batch, or split where epoch_of changes."""
+    if epoch_of is None and batch_size > 1 and type(records) in (list, range, tuple):
+        # a sequence at rest: slices are cut in C, without a Python-level iterator per record
+        for epoch, start in enumerate(range(0, len(records), batch_size)):
+            chunk = records[start:start + batch_size]
+            yield epoch, chunk if type(chunk) is list else list(chunk)
+        return
     it = iter(records)
     if batch_size == 1:  # one record per batch: no chunking to pay for
         yield from _singles(it, epoch_of)

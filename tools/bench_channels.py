@@ -6,7 +6,7 @@ frame at the receiver (one frame per batch and per epoch, with progress and cred
 source split over 2 worker processes next to bytewax 0.21.1 run the same way (2-partition source,
 2 processes, batch 1000); then the same small records and 1 MB frames over CURVE (encrypted,
 authenticated: --keys) against plaintext, both in this run.
-Usage: python tools/bench_channels.py [--quick] [--no-bytewax] [--curve-only]
+Usage: python tools/bench_channels.py [--quick] [--no-bytewax] [--curve-only] [--only frames|pipeline]
 """
 from __future__ import annotations
 
@@ -135,6 +135,8 @@ def main() -> None:
     parser.add_argument("--no-bytewax", action="store_true")
     parser.add_argument("--repeat", type=int, default=3, help="best of N (default 3)")
     parser.add_argument("--curve-only", action="store_true", help="only CURVE against plaintext")
+    parser.add_argument("--only", choices=["frames", "pipeline"],
+                        help="only the 1 MB and 6 MB frames (next to raw pyzmq) or only pipeline (a)")
     args = parser.parse_args()
     q = 5 if args.quick else 1
     n_small, n_1mb, n_6mb, n_a = 4_000_000 // q, 3000 // q, 600 // q, 2_000_000 // q
@@ -142,42 +144,62 @@ def main() -> None:
         curve_vs_plaintext(n_small, n_1mb, args.repeat)
         return
     best = lambda f: max(f() for _ in range(args.repeat))  # noqa: E731
+    if args.only == "frames":
+        with LocalCluster([("w0", "edge"), ("w1", "edge")]) as cluster:
+            frame_rows(cluster, best, n_1mb, n_6mb, [])
+        return
+    if args.only == "pipeline":
+        with LocalCluster([("w0", "edge"), ("w1", "edge")]) as cluster:
+            ours_a = best(lambda: streamflow_rate(cluster, split_pipeline(n_a), n_a))
+        pipeline_line(ours_a, n_a, args)
+        return
 
     raw_small = best(lambda: raw_pyzmq(16, 1_000_000 // q))
-    raw_1mb = best(lambda: raw_pyzmq(MB, n_1mb)) * MB / 1e9
-    raw_6mb = best(lambda: raw_pyzmq(6_220_800, n_6mb)) * 6_220_800 / 1e9
-
     with LocalCluster([("w0", "edge"), ("w1", "edge")]) as cluster:
         small = lambda numpy: pair_plan({"worker": "w0", "params": {  # noqa: E731
             "class": "tools.bench_ops:RangeSource", "args": {"count": n_small, "batch": 1000, "numpy": numpy}}},
             ["w0", "w1"])
         ours_small = best(lambda: streamflow_rate(cluster, small(False), n_small))
         ours_small_np = best(lambda: streamflow_rate(cluster, small(True), n_small))
-        frames = lambda shape, n: lambda log: pair_plan({"worker": "w0", "params": {  # noqa: E731
-            "class": "tools.bench_ops:FrameSource", "args": {"count": n, "shape": shape}}}, ["w0", "w1"], log)
-        ours_1mb = best(lambda: streamflow_stream_rate(cluster, frames(FRAME_1MB, n_1mb))) * MB / 1e9
-        ours_6mb = best(lambda: streamflow_stream_rate(cluster, frames(FRAME_6MB, n_6mb))) * 6_220_800 / 1e9
+        rows = [
+            ["small records, lists of ints (msgpack)", f"{ours_small / 1e6:.2f} M records/s",
+             f"{raw_small / 1e6:.2f} M msgs/s (16 B)", f"{ours_small / raw_small:.2f}x"],
+            ["small records, numpy int64 blocks", f"{ours_small_np / 1e6:.2f} M records/s",
+             f"{raw_small / 1e6:.2f} M msgs/s (16 B)", f"{ours_small_np / raw_small:.2f}x"],
+        ]
+        frame_rows(cluster, best, n_1mb, n_6mb, rows)
         ours_a = best(lambda: streamflow_rate(cluster, split_pipeline(n_a), n_a))
+    print(f"small records/s across processes: {ours_small:,.0f} (lists), {ours_small_np:,.0f} (numpy)")
+    pipeline_line(ours_a, n_a, args)
+    curve_vs_plaintext(n_small, n_1mb, args.repeat)
 
-    rows = [
-        ["small records, lists of ints (msgpack)", f"{ours_small / 1e6:.2f} M records/s",
-         f"{raw_small / 1e6:.2f} M msgs/s (16 B)", f"{ours_small / raw_small:.2f}x"],
-        ["small records, numpy int64 blocks", f"{ours_small_np / 1e6:.2f} M records/s",
-         f"{raw_small / 1e6:.2f} M msgs/s (16 B)", f"{ours_small_np / raw_small:.2f}x"],
+
+def frame_rows(cluster: LocalCluster, best: Callable[[Callable[[], float]], float], n_1mb: int, n_6mb: int,
+               rows: list[list[str]]) -> None:
+    """1 MB and 6 MB frames next to raw pyzmq measured in between (same machine state); prints
+    the table with `rows` (the small records) above them."""
+    frames = lambda shape, n: lambda log: pair_plan({"worker": "w0", "params": {  # noqa: E731
+        "class": "tools.bench_ops:FrameSource", "args": {"count": n, "shape": shape}}}, ["w0", "w1"], log)
+    raw_1mb = best(lambda: raw_pyzmq(MB, n_1mb)) * MB / 1e9
+    ours_1mb = best(lambda: streamflow_stream_rate(cluster, frames(FRAME_1MB, n_1mb))) * MB / 1e9
+    raw_6mb = best(lambda: raw_pyzmq(6_220_800, n_6mb)) * 6_220_800 / 1e9
+    ours_6mb = best(lambda: streamflow_stream_rate(cluster, frames(FRAME_6MB, n_6mb))) * 6_220_800 / 1e9
+    rows += [
         ["1 MB numpy frames", f"{ours_1mb:.2f} GB/s", f"{raw_1mb:.2f} GB/s", f"{ours_1mb / raw_1mb:.0%}"],
         ["6 MB numpy frames (1080p BGR)", f"{ours_6mb:.2f} GB/s", f"{raw_6mb:.2f} GB/s", f"{ours_6mb / raw_6mb:.0%}"],
     ]
     print(table(rows, ["what", "streamflow (2 worker processes)", "raw pyzmq PUSH/PULL", "ratio"]))
-    print(f"small records/s across processes: {ours_small:,.0f} (lists), {ours_small_np:,.0f} (numpy)")
     print(f"6 MB frames: {ours_6mb:.2f} GB/s = {ours_6mb / raw_6mb:.0%} of raw pyzmq {raw_6mb:.2f} GB/s")
     print(f"1 MB frames: {ours_1mb:.2f} GB/s = {ours_1mb / raw_1mb:.0%} of raw pyzmq {raw_1mb:.2f} GB/s")
+
+
+def pipeline_line(ours_a: float, n_a: int, args: argparse.Namespace) -> None:
     line = f"pipeline (a), source split over 2 worker processes: {ours_a / 1e6:.2f} M records/s"
     if not args.no_bytewax:
         bw = run_bytewax(["a", str(n_a), "1000"], args.repeat, processes=2)
         line += f"; bytewax 0.21.1, 2 processes: {bw['records_per_s'] / 1e6:.2f} M records/s; " \
                 f"ratio {ours_a / bw['records_per_s']:.2f}"
     print(line)
-    curve_vs_plaintext(n_small, n_1mb, args.repeat)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ import msgpack
 import zmq
 
 from streamflow.communication import validate
+from streamflow.communication.buffers import reuse_freed_buffers
 from streamflow.communication.codec import decode, encode, nbytes
 from streamflow.communication.security import PLAINTEXT, Security, SecurityError
 
@@ -89,6 +90,7 @@ class ZmqTransport:
     def __init__(self, context: zmq.Context, name: str, bind: str = "tcp://127.0.0.1:0",
                  credit_window: int = DEFAULT_CREDIT_WINDOW, observer: zmq.Socket | None = None,
                  tag: str = "", security: Security = PLAINTEXT) -> None:
+        reuse_freed_buffers()  # received frames' buffers serve the next frames (buffers.py)
         self.context = context
         self.security = security
         self.name = name

@@ -21,7 +21,7 @@ import datetime as dt
 import decimal
 import importlib
 import uuid
-from operator import attrgetter
+from operator import attrgetter, countOf
 from collections.abc import Iterable
 from itertools import chain
 from typing import Any
@@ -269,6 +269,11 @@ def check_batch(batch: Any) -> None:
     per nesting level."""
     cls = type(batch)
     if cls is list:
+        if not batch:
+            return
+        first = type(batch[0])  # one scalar type throughout: counted by identity, no set built
+        if first in SCALARS and countOf(map(type, batch), first) == len(batch):
+            return
         if set(map(type, batch)) <= SCALARS:
             return
         found = check_values(batch)
