@@ -348,3 +348,45 @@ def test_a_live_variant_switch_gives_the_static_output(tmp_path, seed) -> None:
     assert len(report["adaptations"]) == 1
     assert set(report["operators"]["scale"]["instances"]) == {"edge-0", "edge-1", "cloud-0"}
     assert rows(run / "out" / "lanes.jsonl") == want
+
+
+def test_paused_sources_complete_the_epochs_before_the_pause_and_hold_the_rest() -> None:
+    """The sources' side of a drain (cluster/handover.py): epochs before e complete downstream,
+    none at or after e is emitted, the checkpoint announced at e-1 is taken, lifting emits the rest."""
+    from streamflow import Operator
+    from streamflow.dataflow.graph import EdgeSpec, Graph, OperatorSpec
+    from streamflow.dataflow.source import IterableSource
+
+    seen: list[int] = []
+    snapshots: list[int] = []
+
+    class Keep(Operator):
+        n_outputs = 0
+
+        def on_batch(self, epoch, batch, output) -> None:
+            seen.extend(batch)
+
+        def snapshot(self, epoch):
+            snapshots.append(epoch)
+            return len(seen)
+
+    g = Graph()
+    g.add_operator(OperatorSpec("src", "source", 0, 1, lambda: IterableSource([(e, [e]) for e in range(10)])))
+    g.add_operator(OperatorSpec("keep", "keep", 1, 0, Keep))
+    g.add_edge(EdgeSpec("src", "keep"))
+    w = Worker(g, source_budget=1)
+    w.checkpointer = Checkpointer(w, 100, 0, lambda s: None)
+    w.start()
+    for _ in range(3):
+        w.step()
+    assert w.late_sources(1) and not w.late_sources(6)  # it has emitted epoch 1, not 6 yet
+    w.pause_sources(6)
+    w.checkpointer.announce(5)
+    while w.step():
+        pass
+    assert seen == [0, 1, 2, 3, 4, 5] and w.last_complete_epoch() == 5 and snapshots == [5]
+    w.pause_sources(float("inf"))
+    while not w.done():
+        w.step()
+    w.close()
+    assert seen == list(range(10))

@@ -99,9 +99,13 @@ def cluster():
         yield c
 
 
-@settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck))
+@pytest.mark.parametrize("drain", [True, False], ids=["drain", "at-checkpoint"])
+@settings(max_examples=2, deadline=None, suppress_health_check=list(HealthCheck))
 @given(seed=st.integers(0, 2**32 - 1), delay=st.floats(0.0, 1.2))
-def test_no_notification_fires_early_or_twice_across_a_live_switch(cluster, tmp_path_factory, seed, delay) -> None:
+def test_no_notification_fires_early_or_twice_across_a_live_switch(cluster, tmp_path_factory, drain, seed,
+                                                                   delay) -> None:
+    """Both switch protocols: the drain to an epoch boundary and its fallback, the switch at
+    the next periodic checkpoint with a replay from it."""
     rng = random.Random(seed)
     plan = random_plan(rng)
     new = switched(plan, rng)
@@ -125,11 +129,12 @@ def test_no_notification_fires_early_or_twice_across_a_live_switch(cluster, tmp_
         answers.append(request(cluster.listen, new, str(run / "switched.json"), str(run), 10))
     thread = threading.Thread(target=switcher, daemon=True)
     thread.start()
-    report = cluster.run(run / "plan.json", speed=1.0)
+    report = cluster.run(run / "plan.json", speed=1.0, drain_switch=drain)
     thread.join(5)
     assert report["status"] == "completed", report["error"]
     assert answers and "switching" in answers[0], answers
     assert [a["to"] for a in report["adaptations"]] == ["audit-switched"], report["adaptations"]
+    assert report["adaptations"][0]["drained"] == drain
     rows = sink_rows(run)
     late = [r for r in rows if "late" in r]
     assert not late, f"records arrived after the notification for their epoch: {late[:3]}"
