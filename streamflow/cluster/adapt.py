@@ -2,7 +2,8 @@
 
 Every window of the live model it asks: is the plan falling behind (the sources offer more
 than the plan was made for, queues grow, or p99 latency to a sink is over the SLO, for two
-windows in a row), or has it far too much (the sources offer less than half of it for 20 s)?
+windows in a row), or has it too much (the sources offer less than 75 % of it for 16 s, and
+the planner finds a cheaper plan for what they offer)?
 Then it re-plans with the planner's public API at the measured rate (with 10 % headroom),
 using the service times it measured for the variants and workers it ran in place of the
 profiled ones (per record, from the throughput of windows with a backlog, else from batch
@@ -10,7 +11,10 @@ service times; the lower median of the last four windows), at the problem's accu
 takes the most accurate one that keeps up and says so (graceful degradation). Hysteresis: no
 decision within `cooldown_s` of the last adaptation; the first windows of a new generation (its
 replay from the checkpoint catching up) are neither judged nor measured; a condition must hold
-for two windows (five for scaling down); a plan equal to the running one is not switched to; a
+for two windows (four for scaling down); a plan equal to the running one is not switched to, nor
+a plan no cheaper than the running one when scaling down (the rate a plan was made for is
+measured under overload, where flow control holds the sources back, so it may sit well under
+the load that made it necessary: the cost, not the rate, says whether to go back); a
 configuration left because it fell behind is not chosen again for more load within a minute.
 
 The planner knows nothing of the runtime: the controller edits the problem document (rates,
@@ -30,8 +34,8 @@ from streamflow.errors import StreamflowError
 
 HEADROOM = 1.1
 OVER_WINDOWS = 2     # windows in a row over capacity or SLO before scaling up
-UNDER_WINDOWS = 5    # windows in a row under UNDER_SHARE of the plan before scaling down (20 s)
-UNDER_SHARE = 0.5
+UNDER_WINDOWS = 4    # windows in a row under UNDER_SHARE of the plan before scaling down (16 s)
+UNDER_SHARE = 0.75   # below this share of the planned rate a cheaper plan is looked for
 SERVICE_WINDOWS = 4  # windows of service measurements kept per operator
 WARMUP_WINDOWS = 2   # windows after a new generation starts (its replay catching up) not judged
 FLAP_S = 60.0        # a configuration left for overload is not chosen again for overload this soon
@@ -119,10 +123,13 @@ class Controller:
                   f"{self.under} windows"
         else:
             return None
-        decision = self.replan(target, window, plan)
-        if decision is None:
-            return None
         scaling_up = self.over >= OVER_WINDOWS
+        decision = self.replan(target, window, plan)
+        if decision is not None and not scaling_up and not self._cheaper(decision.plan, plan):
+            decision = None
+        if decision is None:
+            self.under = 0  # look again after UNDER_WINDOWS more windows, not every window
+            return None
         shape = self._shape(decision.plan["operators"])
         if scaling_up and now_s - self.left.get(shape, -FLAP_S) < FLAP_S:
             return None  # it fell behind there a moment ago
@@ -249,6 +256,13 @@ class Controller:
         """Variants and worker sets of the operators (shares left out)."""
         return tuple(sorted((o["name"], o.get("variant"), tuple(sorted(p["worker"] for p in o.get("placement", []))))
                             for o in ops))
+
+    @staticmethod
+    def _cheaper(new: dict[str, Any], current: Any) -> bool:
+        """Whether the planner's plan costs less per hour than the running one (as planned)."""
+        ours = current.expected.get("cost_per_hour")
+        theirs = new.get("expected", {}).get("cost_per_hour")
+        return ours is None or (theirs is not None and theirs < ours - 1e-9)
 
     def _same(self, new: dict[str, Any], current: Any) -> bool:
         return self._shape(new["operators"]) == self._shape(current.raw.get("operators", []))

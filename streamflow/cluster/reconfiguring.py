@@ -89,7 +89,6 @@ class Reconfiguring:
                 if name not in self.members:
                     self.members[name] = self.spares.pop(name)
                 self.members[name].roles = [name]
-            self.record.plan = self.plan
         self.checkpoint = remapped
         if remapped is not None:  # the re-sharded checkpoint is the new generation's restore point
             for op, per in remapped.states.items():
@@ -98,7 +97,8 @@ class Reconfiguring:
                                             remapped.notify.get(op, {}).get(inst, []))
             self.store.commit_empty(self.run_id, self.generation, remapped.epoch)
         c = remapped.epoch if remapped else -1
-        self.record.new_generation()
+        self.record.new_generation(self.plan if switch is not None else None)
+        self.model.restart_counters()
         self.observer = ProgressObserver(self.graph, self.placement, c + 1,
                                          remapped.notify if remapped else None, earlier=self.observer)
         if switch is not None:
