@@ -48,6 +48,7 @@ class Decision:
     plan: dict[str, Any]
     degraded: bool = False
     notes: list[str] = field(default_factory=list)
+    scale_up: bool = False  # the running plan falls behind: switch at once (handover.py)
 
 
 class Controller:
@@ -135,7 +136,7 @@ class Controller:
             return None  # it fell behind there a moment ago
         if scaling_up:
             self.left[self._shape(plan.raw.get("operators", []))] = now_s
-        decision.reason = why
+        decision.reason, decision.scale_up = why, scaling_up
         self.over = self.under = 0
         self.service.clear()  # the next plan runs other variants and workers
         self.last_change_t = now_s

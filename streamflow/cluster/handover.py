@@ -34,6 +34,13 @@ pauses only for the abort and the new plan's deployment. (4) Liveness: the pause
 epochs at or after e, so epochs before e complete as in an undisturbed run; if the checkpoint
 has not committed within DRAIN_MAX_S, the pause is lifted (held batches are emitted) and the
 switch falls back to the next periodic checkpoint.
+
+When not to drain. A switch because the running plan falls behind (the controller scaling up)
+does not drain: the old plan would first have to work off its whole backlog at the capacity
+that was too small, and the new plan would start that much later. It switches at once from the
+newest committed checkpoint instead (the recovery protocol, same argument), and the new plan
+redoes the epochs after it at its larger capacity. Switches that are not urgent (scaling down,
+`streamflow reconfigure`) drain.
 """
 from __future__ import annotations
 
@@ -61,6 +68,11 @@ class Handover:
     def _begin_drain(self, epoch: int | None = None, attempt: int = 1) -> None:
         """Ask every worker to pause its sources at `epoch` (default: past what they reached)."""
         assert self.switch is not None
+        if self.switch.get("urgent"):  # falling behind: from the newest checkpoint, at once
+            self.switch["drain"] = None
+            if self.committed is not None:
+                self.switch["after"] = self.committed - 1
+            return
         if not self.stateful or not self.options.drain_switch:  # switch as a recovery would
             self.switch["drain"] = None
             return

@@ -147,7 +147,7 @@ class Reconfiguring:
                 "target_rate_per_s": round(decision.target_rate, 3), "from_variants": variants_of(self.plan),
                 "to_variants": variants_of(plan), "from_cost_per_hour": self.plan.expected.get("cost_per_hour"),
                 "from_accuracy": self.plan.expected.get("accuracy")}
-        self.switch = {**switch, "decision": info}
+        self.switch = {**switch, "decision": info, "urgent": decision.scale_up}
         if not self.options.quiet:
             print(f"adapt at {window['t_s']:.0f} s: {decision.reason}; switching to {summarize(plan)}"
                   f"{' (degraded)' if decision.degraded else ''}", flush=True)
