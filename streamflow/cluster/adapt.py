@@ -66,6 +66,7 @@ class Controller:
         self.generation: int | None = None
         self.age = 0  # windows the current generation has run
         self.left: dict[Any, float] = {}  # configuration shape -> when it was left for overload
+        self.unprofiled: set[str] = set()  # running variants the problem has no profile of
 
     def workers(self) -> list[dict[str, Any]]:
         """The problem's workers (name, tier, device, cost, threads): under --local every one is
@@ -177,10 +178,12 @@ class Controller:
                 continue
             per_record = recent[(len(recent) - 1) // 2]  # the lower median of the recent windows
             table = lat[node.name].get(node.variant)
-            if isinstance(table, dict):
-                for worker, _share in node.placement:
-                    if worker in table:
-                        table[worker] = round(per_record, 4)
+            if not isinstance(table, dict):
+                self.unprofiled.add(f"{node.name} {node.variant}")
+                continue
+            for worker, _share in node.placement:
+                if worker in table:
+                    table[worker] = round(per_record, 4)
         return raw
 
     def replan(self, target_rate: float, window: dict[str, Any], plan: Any) -> Decision | None:
@@ -194,8 +197,9 @@ class Controller:
         raw.pop("execution_latency_ms_by_batch", None)   # measured per record at the running batch size
         base = parse_problem(raw, str(self.problem_path))
         floor = base.threshold
+        notes: list[str] = [f"{v} is not profiled in {self.problem_path.name}: the planner cannot use what "
+                            f"was measured of it" for v in sorted(self.unprofiled)]
         floors = [floor] + sorted({a for a in self._variant_accuracies() if a < floor}, reverse=True)
-        notes: list[str] = []
         # the SLO is planned for where it can be met; keeping up comes first where it cannot
         attempts = [(f, slo) for f in floors for slo in ([self.slo_ms, None] if self.slo_ms else [None])]
         for f, slo in attempts:

@@ -151,6 +151,8 @@ class Reconfiguring:
         if not self.options.quiet:
             print(f"adapt at {window['t_s']:.0f} s: {decision.reason}; switching to {summarize(plan)}"
                   f"{' (degraded)' if decision.degraded else ''}", flush=True)
+            for note in decision.notes:
+                print(f"  note: {note}", flush=True)
 
 
 def variants_of(plan: Plan) -> dict[str, str]:
