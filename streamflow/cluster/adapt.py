@@ -170,6 +170,7 @@ class Controller:
         """The problem with the service times measured for what ran (ms per record)."""
         raw = copy.deepcopy(self.raw)
         lat = raw.get("execution_latency_ms", {})
+        self.unprofiled = set()
         for node in plan.nodes:
             if node.role != "operator" or node.name not in lat or node.variant is None:
                 continue
