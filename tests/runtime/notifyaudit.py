@@ -2,7 +2,10 @@
 test over live switches (tests/runtime/test_switch_notify.py).
 
 It counts records per key and tumbling window of epochs and emits one row per (key, window) at
-the notification for the window's last epoch, as a windowed aggregate does. It also remembers
+the notification for the window's last epoch, as a windowed aggregate does. A second audit
+downstream of a first one checks the first one's output: rows a stateful operator emits at a
+notification restored across the switch must not reach it after its own notification for
+their epoch. It also remembers
 the highest epoch it has been notified for; a record of an epoch at or before it arrives after
 that notification, which is an early notification, and is written out as a `late` row. The
 remembered epoch crosses a checkpoint (and so a live switch) as the checkpoint epoch itself:
@@ -35,7 +38,8 @@ class NotificationAudit(Operator):
         if self.cost_s:
             time.sleep(self.cost_s)
         if epoch <= self.notified:
-            output.give([{"late": epoch, "notified": self.notified, "instance": self.ctx.instance}])
+            output.give([{"late": epoch, "notified": self.notified, "instance": self.ctx.instance,
+                          "key": None, "window_end": None}])
         w = epoch // self.window
         per = self.counts.get(w)
         if per is None:

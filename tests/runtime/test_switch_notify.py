@@ -50,10 +50,16 @@ def random_plan(rng: random.Random) -> dict:
                 "placement": [{"worker": w, "share": 1} for w in rng.sample(NAMES, rng.randint(1, 3))],
                 "params": {"class": "tests.runtime.notifyaudit:NotificationAudit",
                            "args": {"key": key, "window": rng.choice((1, 2, 3))}}})
+    ops.append({"name": "audit2", "kind": "python",
+                "inputs": [{"from": "audit", "partition": "hash", "key": "window_end"}],
+                "placement": [{"worker": w, "share": 1} for w in rng.sample(NAMES, rng.randint(1, 3))],
+                "params": {"class": "tests.runtime.notifyaudit:NotificationAudit",
+                           "args": {"key": ["window_end"], "window": 1}}})
     return {"version": 1, "name": "audit", "epoch": {"unit": "ms", "size": 250},
             "workers": [{"name": w, "tier": t, "cost_per_hour": 0.05} for w, t in WORKERS],
             "sources": sources, "operators": ops,
-            "sinks": [{"name": "rows", "from": "audit", "path": "out/rows.jsonl", "worker": rng.choice(NAMES)}],
+            "sinks": [{"name": "rows", "from": "audit", "path": "out/rows.jsonl", "worker": rng.choice(NAMES)},
+                      {"name": "rows2", "from": "audit2", "path": "out/rows2.jsonl", "worker": rng.choice(NAMES)}],
             "recovery": {"every_epochs": rng.choice((1, 2, 3))}}
 
 
@@ -75,12 +81,14 @@ def switched(plan: dict, rng: random.Random) -> dict:
     for name in ("both", "valid"):
         if name in ops and rng.random() < 0.5:
             ops[name]["placement"] = [{"worker": rng.choice(NAMES), "share": 1}]
+    if rng.random() < 0.5:
+        ops["audit2"]["placement"] = [{"worker": w, "share": 1} for w in rng.sample(NAMES, rng.randint(1, 3))]
     return new
 
 
-def sink_rows(folder: Path) -> list[dict]:
+def sink_rows(folder: Path, name: str = "rows") -> list[dict]:
     out = []
-    for path in sorted((folder / "out").glob("rows*.jsonl")):
+    for path in sorted((folder / "out").glob(f"{name}.*jsonl")):
         out += [json.loads(line) for line in path.read_text().splitlines()]
     return out
 
@@ -113,8 +121,9 @@ def test_no_notification_fires_early_or_twice_across_a_live_switch(cluster, tmp_
     (static / "plan.json").write_text(json.dumps(plan))
     graph, _ = build_graph(load_plan(static / "plan.json", speed=0))
     Worker(graph, check_records=True).run()
-    want = Counter((json.dumps(r["key"]), r["window_end"], r["n"]) for r in sink_rows(static))
-    assert want and not any("late" in r for r in sink_rows(static))
+    want = {name: Counter((json.dumps(r["key"]), r["window_end"], r["n"]) for r in sink_rows(static, name))
+            for name in ("rows", "rows2")}
+    assert want["rows"] and not any("late" in r for name in want for r in sink_rows(static, name))
 
     run = tmp_path_factory.mktemp("run")
     (run / "plan.json").write_text(json.dumps(plan))
@@ -135,10 +144,11 @@ def test_no_notification_fires_early_or_twice_across_a_live_switch(cluster, tmp_
     assert answers and "switching" in answers[0], answers
     assert [a["to"] for a in report["adaptations"]] == ["audit-switched"], report["adaptations"]
     assert report["adaptations"][0]["drained"] == drain
-    rows = sink_rows(run)
-    late = [r for r in rows if "late" in r]
-    assert not late, f"records arrived after the notification for their epoch: {late[:3]}"
-    got = Counter((json.dumps(r["key"]), r["window_end"], r["n"]) for r in rows)
-    windows = Counter((json.dumps(r["key"]), r["window_end"]) for r in rows)
-    assert not [w for w, n in windows.items() if n > 1], "a window notified twice"
-    assert got == want, (plan, new, report["adaptations"])
+    for name in ("rows", "rows2"):  # the first audit's rows, and the second one's over them
+        rows = sink_rows(run, name)
+        late = [r for r in rows if "late" in r]
+        assert not late, f"{name}: records arrived after the notification for their epoch: {late[:3]}"
+        got = Counter((json.dumps(r["key"]), r["window_end"], r["n"]) for r in rows)
+        windows = Counter((json.dumps(r["key"]), r["window_end"]) for r in rows)
+        assert not [w for w, n in windows.items() if n > 1], f"{name}: a window notified twice"
+        assert got == want[name], (name, plan, new, report["adaptations"])
