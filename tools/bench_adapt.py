@@ -3,12 +3,17 @@
 1. Live switch (no root needed): the relational example over three worker processes, switched
    at a random point to the same computation placed otherwise (an aggregate re-sharded from two
    workers to three, another aggregate and the join moved): switch time (abort -> new generation
-   started), output pause (the sinks' last epoch before the switch -> their first after it), and
-   records lost and duplicated against a static run. `--switches N` runs of it.
+   started), output pause (the sinks' last epoch before the switch -> their first after it; its
+   peer: the epoch period, the gap between the sinks' epochs in any run), whether the old plan
+   drained to the switch epoch (cluster/handover.py) or fell back to replaying from a periodic
+   checkpoint, and records lost and duplicated against a static run. `--switches N` runs of it.
 2. With --testbed (root): examples/adaptive on the testbed of examples/traffic/infra.json with
    --adapt: reaction time (cameras 3 and 4 join at stream second 10 -> the first new plan
    active), the output pause of each switch, frames lost and duplicated over (camera, frame
    index) in the detections sink (examples/adaptive/check.py). Brings the testbed up and down.
+
+Each switch runs twice, with the drain protocol and with the fallback that switches at the next
+periodic checkpoint and replays from it, so the two compare in one run.
 
 Usage: python tools/bench_adapt.py [--switches N] [--testbed]
 """
@@ -36,6 +41,8 @@ from tools.chaos_run import rows  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 WORKERS = [("edge-0", "edge"), ("edge-1", "edge"), ("cloud-0", "cloud")]
+SPEED = 0.5
+PERIOD_S = 1.0 / SPEED  # 1000 ms epochs replayed at SPEED: the sinks move once per period
 
 
 def relational(folder: Path, moved: bool) -> Path:
@@ -55,17 +62,18 @@ def relational(folder: Path, moved: bool) -> Path:
     return path
 
 
-def live_switch(cluster: LocalCluster, folder: Path, seed: int, want: Counter) -> dict:
+def live_switch(cluster: LocalCluster, folder: Path, seed: int, want: Counter, drain: bool = True) -> dict:
     path, moved = relational(folder, False), relational(folder, True)
 
     def switcher() -> None:
         time.sleep(2.5 + random.Random(seed).uniform(0, 4))  # deployed, then somewhere in 8 s of stream
         request(cluster.listen, json.loads(moved.read_text()), str(moved), str(folder), 10)
     threading.Thread(target=switcher, daemon=True).start()
-    report = cluster.run(path, speed=0.5)
+    report = cluster.run(path, speed=SPEED, drain_switch=drain)
     got = Counter(rows(folder / "out" / "lanes.jsonl"))
     a = report["adaptations"][0] if report["adaptations"] else {}
     return {"switch_s": a.get("switch_s"), "pause_s": a.get("output_pause_s"), "epoch": a.get("epoch"),
+            "drained": a.get("drained"), "drain_s": a.get("drain_s"),
             "lost": sum((want - got).values()), "duplicated": sum((got - want).values())}
 
 
@@ -107,19 +115,25 @@ def main() -> None:
         graph, _ = build_graph(load_plan(ref, speed=0))
         Worker(graph, check_records=True).run()
         want = Counter(rows(Path(tmp) / "static" / "out" / "lanes.jsonl"))
-        results = []
+        results: list[tuple[str, dict]] = []
         with LocalCluster(WORKERS) as cluster:
             for i in range(args.switches):
-                results.append(live_switch(cluster, Path(tmp) / f"run{i}", i, want))
-        print(table([[str(i), f"{r['epoch']}", f"{r['switch_s']}", f"{r['pause_s']}", str(r["lost"]), str(r["duplicated"])]
-                     for i, r in enumerate(results)],
-                    ["switch", "at epoch", "switch s", "output pause s", "lost", "duplicated"]))
-        pauses = sorted(r["pause_s"] for r in results if r["pause_s"] is not None)
-        switches = sorted(r["switch_s"] for r in results if r["switch_s"] is not None)
-        if pauses and switches:
-            print(f"live switch (relational, re-sharding over 3 processes): switch {switches[len(switches) // 2] * 1000:.0f} ms "
-                  f"median, output pause {pauses[len(pauses) // 2] * 1000:.0f} ms median; records lost "
-                  f"{sum(r['lost'] for r in results)}, duplicated {sum(r['duplicated'] for r in results)}")
+                for mode in ("drain", "checkpoint"):
+                    results.append((mode, live_switch(cluster, Path(tmp) / f"run-{mode}{i}", i, want, mode == "drain")))
+        print(table([[mode, f"{r['epoch']}", "drained" if r["drained"] else "replayed", f"{r['drain_s']}",
+                      f"{r['switch_s']}", f"{r['pause_s']}", str(r["lost"]), str(r["duplicated"])]
+                     for mode, r in results],
+                    ["protocol", "at epoch", "old plan", "drain s", "switch s", "output pause s", "lost", "duplicated"]))
+        for mode in ("drain", "checkpoint"):
+            runs = [r for m, r in results if m == mode]
+            pauses = sorted(r["pause_s"] for r in runs if r["pause_s"] is not None)
+            switches = sorted(r["switch_s"] for r in runs if r["switch_s"] is not None)
+            if pauses and switches:
+                print(f"live switch, {mode} protocol (relational, re-sharding over 3 processes): switch "
+                      f"{switches[len(switches) // 2] * 1000:.0f} ms median, output pause {pauses[len(pauses) // 2] * 1000:.0f} ms "
+                      f"median, {pauses[-1] * 1000:.0f} ms worst (epoch period: {PERIOD_S * 1000:.0f} ms, the sinks' gap "
+                      f"without a switch); records lost {sum(r['lost'] for r in runs)}, duplicated "
+                      f"{sum(r['duplicated'] for r in runs)}")
     if args.testbed:
         testbed_run()
 

@@ -29,6 +29,40 @@ def expected_frames(plan: dict) -> Counter:
                    if schedule.present(t.camera, float(t.timestamps[i]) - first))
 
 
+def print_reaction(report: dict, plan: dict, windows: list[dict], slo: float | None) -> None:
+    """The acceptance figures: the first adaptation after the load step (stream seconds since the
+    sources started, to the new plan active), p99 in the windows after it, and the return to the
+    cheaper configuration after the load drops."""
+    cameras = plan["sources"][0].get("schedule", {}).get("cameras", {})
+    starts = [c["start_s"] for c in cameras.values() if "start_s" in c]
+    stops = [c["stop_s"] for c in cameras.values() if "stop_s" in c]
+    done = [a for a in report.get("adaptations", []) if "at_s" in a and "refused" not in a]
+    base_cost = plan.get("expected", {}).get("cost_per_hour")
+    if starts:
+        step = min(starts)
+        up = next((a for a in done if a["at_s"] >= step), None)
+        if up is None:
+            print(f"no adaptation after the load step at {step:g} s")
+        else:
+            active = up["at_s"] + (up.get("switch_s") or 0)
+            after = [w for w in windows if w["t_s"] - w.get("span_s", 0) >= up["t_s"] + (up.get("switch_s") or 0)]
+            worst = max(((v.get("p99") or 0) for w in after for v in w["latency_ms"].values()), default=None)
+            print(f"load step at {step:g} s: first adaptation at {up['at_s']:.1f} s, new plan active "
+                  f"{active - step:.1f} s after the step ({'within' if active - step <= 10 else 'NOT within'} 10 s); "
+                  f"p99 in the {len(after)} windows after it: worst {worst:.0f} ms"
+                  + (f" ({'at most' if worst <= slo else 'OVER'} the SLO {slo:g} ms)" if slo and worst is not None else ""))
+    if stops and base_cost is not None:
+        drop = max(stops)
+        back = next((a for a in done if a["at_s"] >= drop
+                     and (a.get("expected_cost_per_hour") or 1e9) <= base_cost + 1e-9), None)
+        if back is None:
+            print(f"load drop at {drop:g} s: no return to a configuration at {base_cost}/h or less")
+        else:
+            active = back["at_s"] + (back.get("switch_s") or 0)
+            print(f"load drop at {drop:g} s: back to {back.get('expected_cost_per_hour')}/h at {back['at_s']:.1f} s, "
+                  f"active {active - drop:.1f} s after the drop ({'within' if active - drop <= 30 else 'NOT within'} 30 s)")
+
+
 def main() -> int:
     report_path = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "out" / "adaptive-run.json"
     report = json.loads(report_path.read_text())
@@ -54,6 +88,7 @@ def main() -> int:
         over = [w["t_s"] for w in windows if any((v.get("p99") or 0) > slo for v in w["latency_ms"].values())]
         print(f"windows with a sink's p99 over the SLO {slo:g} ms: {len(over)} of {len(windows)}"
               f"{' (at ' + ', '.join(f'{t:.0f}' for t in over) + ' s)' if over else ''}")
+    print_reaction(report, plan, windows, slo)
     return 0 if lost == 0 and duplicated == 0 and unexpected == 0 else 1
 
 

@@ -2,7 +2,8 @@
 
 Every window of the live model it asks: is the plan falling behind (the sources offer more
 than the plan was made for, queues grow, or p99 latency to a sink is over the SLO, for two
-windows in a row), or has it far too much (the sources offer less than half of it for 20 s)?
+windows in a row), or has it too much (the sources offer less than 75 % of it for 16 s, and
+the planner finds a cheaper plan for what they offer)?
 Then it re-plans with the planner's public API at the measured rate (with 10 % headroom),
 using the service times it measured for the variants and workers it ran in place of the
 profiled ones (per record, from the throughput of windows with a backlog, else from batch
@@ -10,7 +11,10 @@ service times; the lower median of the last four windows), at the problem's accu
 takes the most accurate one that keeps up and says so (graceful degradation). Hysteresis: no
 decision within `cooldown_s` of the last adaptation; the first windows of a new generation (its
 replay from the checkpoint catching up) are neither judged nor measured; a condition must hold
-for two windows (five for scaling down); a plan equal to the running one is not switched to; a
+for two windows (four for scaling down); a plan equal to the running one is not switched to, nor
+a plan no cheaper than the running one when scaling down (the rate a plan was made for is
+measured under overload, where flow control holds the sources back, so it may sit well under
+the load that made it necessary: the cost, not the rate, says whether to go back); a
 configuration left because it fell behind is not chosen again for more load within a minute.
 
 The planner knows nothing of the runtime: the controller edits the problem document (rates,
@@ -30,8 +34,8 @@ from streamflow.errors import StreamflowError
 
 HEADROOM = 1.1
 OVER_WINDOWS = 2     # windows in a row over capacity or SLO before scaling up
-UNDER_WINDOWS = 5    # windows in a row under UNDER_SHARE of the plan before scaling down (20 s)
-UNDER_SHARE = 0.5
+UNDER_WINDOWS = 4    # windows in a row under UNDER_SHARE of the plan before scaling down (16 s)
+UNDER_SHARE = 0.75   # below this share of the planned rate a cheaper plan is looked for
 SERVICE_WINDOWS = 4  # windows of service measurements kept per operator
 WARMUP_WINDOWS = 2   # windows after a new generation starts (its replay catching up) not judged
 FLAP_S = 60.0        # a configuration left for overload is not chosen again for overload this soon
@@ -44,6 +48,7 @@ class Decision:
     plan: dict[str, Any]
     degraded: bool = False
     notes: list[str] = field(default_factory=list)
+    scale_up: bool = False  # the running plan falls behind: switch at once (handover.py)
 
 
 class Controller:
@@ -61,6 +66,7 @@ class Controller:
         self.generation: int | None = None
         self.age = 0  # windows the current generation has run
         self.left: dict[Any, float] = {}  # configuration shape -> when it was left for overload
+        self.unprofiled: set[str] = set()  # running variants the problem has no profile of
 
     def workers(self) -> list[dict[str, Any]]:
         """The problem's workers (name, tier, device, cost, threads): under --local every one is
@@ -119,16 +125,19 @@ class Controller:
                   f"{self.under} windows"
         else:
             return None
-        decision = self.replan(target, window, plan)
-        if decision is None:
-            return None
         scaling_up = self.over >= OVER_WINDOWS
+        decision = self.replan(target, window, plan)
+        if decision is not None and not scaling_up and not self._cheaper(decision.plan, plan):
+            decision = None
+        if decision is None:
+            self.under = 0  # look again after UNDER_WINDOWS more windows, not every window
+            return None
         shape = self._shape(decision.plan["operators"])
         if scaling_up and now_s - self.left.get(shape, -FLAP_S) < FLAP_S:
             return None  # it fell behind there a moment ago
         if scaling_up:
             self.left[self._shape(plan.raw.get("operators", []))] = now_s
-        decision.reason = why
+        decision.reason, decision.scale_up = why, scaling_up
         self.over = self.under = 0
         self.service.clear()  # the next plan runs other variants and workers
         self.last_change_t = now_s
@@ -161,6 +170,7 @@ class Controller:
         """The problem with the service times measured for what ran (ms per record)."""
         raw = copy.deepcopy(self.raw)
         lat = raw.get("execution_latency_ms", {})
+        self.unprofiled = set()
         for node in plan.nodes:
             if node.role != "operator" or node.name not in lat or node.variant is None:
                 continue
@@ -169,10 +179,12 @@ class Controller:
                 continue
             per_record = recent[(len(recent) - 1) // 2]  # the lower median of the recent windows
             table = lat[node.name].get(node.variant)
-            if isinstance(table, dict):
-                for worker, _share in node.placement:
-                    if worker in table:
-                        table[worker] = round(per_record, 4)
+            if not isinstance(table, dict):
+                self.unprofiled.add(f"{node.name} {node.variant}")
+                continue
+            for worker, _share in node.placement:
+                if worker in table:
+                    table[worker] = round(per_record, 4)
         return raw
 
     def replan(self, target_rate: float, window: dict[str, Any], plan: Any) -> Decision | None:
@@ -186,8 +198,9 @@ class Controller:
         raw.pop("execution_latency_ms_by_batch", None)   # measured per record at the running batch size
         base = parse_problem(raw, str(self.problem_path))
         floor = base.threshold
+        notes: list[str] = [f"{v} is not profiled in {self.problem_path.name}: the planner cannot use what "
+                            f"was measured of it" for v in sorted(self.unprofiled)]
         floors = [floor] + sorted({a for a in self._variant_accuracies() if a < floor}, reverse=True)
-        notes: list[str] = []
         # the SLO is planned for where it can be met; keeping up comes first where it cannot
         attempts = [(f, slo) for f in floors for slo in ([self.slo_ms, None] if self.slo_ms else [None])]
         for f, slo in attempts:
@@ -249,6 +262,13 @@ class Controller:
         """Variants and worker sets of the operators (shares left out)."""
         return tuple(sorted((o["name"], o.get("variant"), tuple(sorted(p["worker"] for p in o.get("placement", []))))
                             for o in ops))
+
+    @staticmethod
+    def _cheaper(new: dict[str, Any], current: Any) -> bool:
+        """Whether the planner's plan costs less per hour than the running one (as planned)."""
+        ours = current.expected.get("cost_per_hour")
+        theirs = new.get("expected", {}).get("cost_per_hour")
+        return ours is None or (theirs is not None and theirs < ours - 1e-9)
 
     def _same(self, new: dict[str, Any], current: Any) -> bool:
         return self._shape(new["operators"]) == self._shape(current.raw.get("operators", []))

@@ -34,6 +34,7 @@ from typing import Any
 import zmq
 
 from streamflow.cluster.display import LiveView
+from streamflow.cluster.handover import Handover
 from streamflow.cluster.livemodel import LiveModel, write_timeline_png
 from streamflow.cluster.local import LocalWorkers
 from streamflow.cluster.observer import ProgressObserver
@@ -81,6 +82,8 @@ class Options:
     keys: str | None = None  # --keys DIR: CURVE on every socket (--local without it: ephemeral keys)
     insecure: bool = False   # --local --insecure: plaintext on loopback, no ephemeral keys
     allow_import: tuple[str, ...] = ()  # --local: passed to the workers started here
+    drain_switch: bool = True  # a live switch drains the old plan to an epoch boundary (handover.py);
+    # False: it switches at the next periodic checkpoint and replays from it (the fallback; benchmarks)
 
 
 @dataclass
@@ -96,7 +99,7 @@ class Member:
     roles: list[str] = field(default_factory=list)
 
 
-class Coordinator(Recovering, Reconfiguring):
+class Coordinator(Recovering, Reconfiguring, Handover):
     """Runs one plan on its workers, generation after generation when workers are lost."""
 
     def __init__(self, plan: Plan, graph: Graph, placement: dict[str, list[tuple[str, float]]],
@@ -469,11 +472,10 @@ class Coordinator(Recovering, Reconfiguring):
                 if failure is not None and (self._settled(now, DRAIN_QUIET_S) or now > drain_deadline):
                     raise RunFailed(f"worker {failure[0]!r} failed: {failure[1]}; last complete epoch: "
                                     f"{self._last_epoch()}")
-                if self.switch is not None and failure is None and self.committed is not None \
-                        and self.committed > self.switch["after"]:
+                if failure is None and self._switch_due():
                     raise Reconfigure()
                 if failure is None and not done and self._settled(now, STALL_AFTER_S) \
-                        and not self.observer.complete():
+                        and not self.observer.complete() and not self._draining():
                     raise RunFailed(stalled_reason(self.graph, self.observer.topology, self.observer.tracker))
                 msg = await self._receive(0.1)
                 if msg is None:
@@ -486,6 +488,8 @@ class Coordinator(Recovering, Reconfiguring):
                     self.model.add_stats(body.get("role", sender), body["stats"])
                     self.endpoints.observe_stats(body.get("role", sender), body["stats"])
                     self._note_quiescence(sender, body["stats"])
+                elif kind == "sources-paused":
+                    self._sources_paused(sender, body)
                 elif kind == "done":
                     done.add(sender)
                     self.members[sender].state = "done"

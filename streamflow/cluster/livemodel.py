@@ -44,10 +44,16 @@ class LiveModel:
         self.instances: dict[str, set[str]] = {}
         self.link_bytes: dict[str, int] = {}
 
+    def restart_counters(self) -> None:
+        """A new generation starts: its workers count from zero (a counter that merely went
+        down would miss a new generation that has already counted past the old one)."""
+        self._last.clear()
+        self._links_last.clear()
+
     def _delta(self, key: tuple[str, str, str], value: float) -> float:
         last = self._last.get(key, 0.0)
         self._last[key] = value
-        return value - last if value >= last else value  # counters restart with a new generation
+        return value - last if value >= last else value  # belt and braces: a restart not announced
 
     def add_stats(self, role: str, stats: dict[str, Any]) -> None:
         for op, st in stats.get("ops", {}).items():

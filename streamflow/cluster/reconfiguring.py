@@ -48,18 +48,22 @@ class Reconfiguring:
             reply("reconfigure-refused", f"reconfigure: {str(exc).splitlines()[0]}")
             return
         self.switch = switch
-        reply("reconfigure-accepted", f"switching to {switch['plan'].name!r} at the next checkpoint")
+        reply("reconfigure-accepted", f"switching to {switch['plan'].name!r}: the running plan drains to an "
+                                      f"epoch boundary, the new one starts there")
 
     async def _reconfigure(self) -> None:
-        """Stop the generation at the checkpoint just committed and go on from it under the new
-        plan: the same protocol as a recovery (so the same argument holds), with operator state
-        re-sharded where the placement changed (recovery/reshard.py)."""
+        """Stop the generation at the checkpoint just committed (the one the drain announced,
+        cluster/handover.py, or a periodic one) and go on from it under the new plan: the same
+        protocol as a recovery (so the same argument holds), with operator state re-sharded
+        where the placement changed (recovery/reshard.py)."""
         from streamflow.recovery.reshard import ReshardError, reshard
         switch, self.switch = self.switch, None
         assert switch is not None and self.store is not None
         t0 = time.monotonic()
-        output_stopped = self.observer.sink_moved_at or t0
         silent = await self._abort_generation()
+        # after the abort: every worker's last progress copies come before its acknowledgement
+        # (a checkpoint may commit before the progress that completed its epoch has arrived)
+        output_stopped = self.observer.sink_moved_at or t0
         if silent:
             raise RunFailed(f"worker {silent[0].name!r} did not stop for the reconfiguration; "
                             f"last complete epoch: {self._last_epoch()}")
@@ -85,7 +89,6 @@ class Reconfiguring:
                 if name not in self.members:
                     self.members[name] = self.spares.pop(name)
                 self.members[name].roles = [name]
-            self.record.plan = self.plan
         self.checkpoint = remapped
         if remapped is not None:  # the re-sharded checkpoint is the new generation's restore point
             for op, per in remapped.states.items():
@@ -94,7 +97,8 @@ class Reconfiguring:
                                             remapped.notify.get(op, {}).get(inst, []))
             self.store.commit_empty(self.run_id, self.generation, remapped.epoch)
         c = remapped.epoch if remapped else -1
-        self.record.new_generation()
+        self.record.new_generation(self.plan if switch is not None else None)
+        self.model.restart_counters()
         self.observer = ProgressObserver(self.graph, self.placement, c + 1,
                                          remapped.notify if remapped else None, earlier=self.observer)
         if switch is not None:
@@ -106,10 +110,13 @@ class Reconfiguring:
                 "requested_s_before": round(t0 - switch["requested"], 3),
                 "expected_cost_per_hour": self.plan.expected.get("cost_per_hour"),
                 "expected_accuracy": self.plan.expected.get("accuracy"),
+                "drained": bool(switch.get("drained")), "drain_s": (switch.get("drained") or {}).get("drain_s"),
+                "fallback": switch.get("fallback"),
                 "switch_s": None, "output_pause_s": None, "_detected": t0, "_output_stopped": output_stopped})
             self.pending_event = self.record.adaptations[-1]
             if not self.options.quiet:
-                print(f"reconfigured to {self.plan.name!r} from checkpoint epoch {c}", flush=True)
+                how = "drained to" if switch.get("drained") else "from"
+                print(f"reconfigured to {self.plan.name!r} {how} checkpoint epoch {c}", flush=True)
 
     # adaptation ----------------------------------------------------------------------------------
     def _close_window(self, running: bool) -> None:
@@ -140,10 +147,12 @@ class Reconfiguring:
                 "target_rate_per_s": round(decision.target_rate, 3), "from_variants": variants_of(self.plan),
                 "to_variants": variants_of(plan), "from_cost_per_hour": self.plan.expected.get("cost_per_hour"),
                 "from_accuracy": self.plan.expected.get("accuracy")}
-        self.switch = {**switch, "decision": info}
+        self.switch = {**switch, "decision": info, "urgent": decision.scale_up}
         if not self.options.quiet:
             print(f"adapt at {window['t_s']:.0f} s: {decision.reason}; switching to {summarize(plan)}"
                   f"{' (degraded)' if decision.degraded else ''}", flush=True)
+            for note in decision.notes:
+                print(f"  note: {note}", flush=True)
 
 
 def variants_of(plan: Plan) -> dict[str, str]:

@@ -64,6 +64,7 @@ class Recovering:
             print(f"{lost}; recovering from checkpoint epoch {c if c >= 0 else 'none (start)'}", flush=True)
         self.generation += 1
         self.record.new_generation()
+        self.model.restart_counters()
         self.observer = ProgressObserver(self.graph, self.placement, c + 1,
                                          self.checkpoint.notify if self.checkpoint else None, earlier=self.observer)
 

@@ -55,12 +55,15 @@ class RunRecord:
         self.failures: list[dict[str, Any]] = []
         self.adaptations: list[dict[str, Any]] = []
         self.recovery: dict[str, Any] = {}
+        self.plan_since = 0  # the first of `earlier` that ran `plan` (a live switch changes it)
 
-    def new_generation(self) -> None:
-        """The run goes on in fresh worker instances (after a recovery): keep what the old ones
-        counted, and count the new ones from zero."""
+    def new_generation(self, plan: Plan | None = None) -> None:
+        """The run goes on in fresh worker instances (after a recovery, or under a new `plan`
+        after a live switch): keep what the old ones counted, and count the new ones from zero."""
         self.earlier += list(self.latest.items())
         self.latest = {}
+        if plan is not None:
+            self.plan, self.plan_since = plan, len(self.earlier)
 
     def add_stats(self, worker: str, stats: dict[str, Any]) -> None:
         self.latest[worker] = stats
@@ -72,10 +75,10 @@ class RunRecord:
                 self.latency.setdefault(op, []).extend(st["latency_ms"])
             self.queue_max[op] = max(self.queue_max.get(op, 0), st.get("queue", 0))
 
-    def operator_totals(self) -> dict[str, dict[str, Any]]:
-        """Per operator, summed over its instances."""
+    def operator_totals(self, since: int = 0) -> dict[str, dict[str, Any]]:
+        """Per operator, summed over its instances (of the generations from `earlier[since]` on)."""
         out: dict[str, dict[str, Any]] = {}
-        for worker, stats in self.earlier + list(self.latest.items()):
+        for worker, stats in self.earlier[since:] + list(self.latest.items()):
             for op, st in stats.get("ops", {}).items():
                 agg = out.setdefault(op, {"records": 0, "records_out": 0, "batches": 0, "busy_s": 0.0,
                                           "queue": 0, "instances": {}})
@@ -122,7 +125,8 @@ class RunRecord:
                             **{k: self.registered.get(w, {}).get(k) for k in ("host", "pid", "cores")}}
                         for w in used},
             "operators": ops,
-            "shares": share_match(plan, ops),
+            # the plan's shares against what its own generations did (not earlier plans')
+            "shares": share_match(plan, self.operator_totals(self.plan_since)),
             "links_bytes": links,
             "sink_latency_ms": sink_latency(plan, self.latency),
             "totals": {

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import signal
 import socket
@@ -317,6 +318,8 @@ class WorkerDaemon:
                     if kind == "drain":
                         for worker in workers:
                             worker.drain()
+                    elif body is not None and body.get("run") == run_id:
+                        self._handover(run_id, kind, body, workers)
                 elif now - self.last_contact > COORDINATOR_SILENCE_S:
                     outcome, error = "aborted", "coordinator went silent"
                     break
@@ -346,6 +349,25 @@ class WorkerDaemon:
         self.send(outcome, {"run": run_id, "error": error})
         if outcome == "done":
             await self._expect("release", run_id)
+
+    def _handover(self, run_id: str, kind: str, body: dict[str, Any], workers: list[Worker]) -> None:
+        """This worker's part of a drain before a live switch (the protocol: cluster/handover.py):
+        pause every source here at an epoch, or none; announce the checkpoint; lift the pause."""
+        if kind == "pause-sources":
+            epoch = int(body["epoch"])
+            late = [e for worker in workers for e in worker.late_sources(epoch)]
+            if not late:
+                for worker in workers:
+                    worker.pause_sources(epoch)
+            self.send("sources-paused", {"run": run_id, "epoch": epoch, "late": late})
+        elif kind == "drain-checkpoint":
+            for worker in workers:
+                if worker.checkpointer is not None:
+                    worker.checkpointer.announce(int(body["epoch"]))
+                    worker.wake()
+        elif kind == "resume-sources":
+            for worker in workers:
+                worker.pause_sources(math.inf)
 
     def _send_stats(self, run_id: str, parts: list[tuple[Worker, ZmqTransport]]) -> None:
         for worker, transport in parts:

@@ -85,6 +85,7 @@ TO_COORDINATOR: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "aborted": (RUN, {"error": OPT_STR}),
     "snapshot": ({"run": STR, "epoch": INT, "op": STR, "instance": INT, "state": BYTES}, {"notify": LIST}),
     "reconfigure": ({"plan": DICT}, {"source_path": STR, "base_dir": STR}),
+    "sources-paused": ({"run": STR, "epoch": INT}, {"late": LIST}),
 }
 TO_WORKER: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "deploy": ({"run": STR, "plan": DICT}, {"roles": LIST, "states": DICT, "source_path": STR, "base_dir": STR,
@@ -97,6 +98,9 @@ TO_WORKER: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "abort": (RUN, {"regenerate": bool}),
     "release": (RUN, {}),
     "drain": (RUN, {}),
+    "pause-sources": ({"run": STR, "epoch": INT}, {}),
+    "drain-checkpoint": ({"run": STR, "epoch": INT}, {}),
+    "resume-sources": (RUN, {}),
     "shutdown": ({}, {}),
 }
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import deque
 from collections.abc import AsyncIterable, Callable, Iterable, Iterator
 from typing import Any
@@ -37,8 +38,21 @@ class Source(Operator):
         """Whether `poll` has something to do now (async sources wait for their producer)."""
         return True
 
+    pause_at: float = math.inf
+    """Epochs at or after it are held back, not emitted: a drain before a live switch
+    (cluster/handover.py). The capability then waits at `pause_at`, so every earlier epoch can
+    complete downstream while none after it starts."""
+    held_back: list[tuple[int, Batch]] = []  # per instance once something is held (see emit)
+    closing = False  # exhausted while something is held back: the capability waits for it
+
     def emit(self, output: Output, epoch: int, batch: Batch) -> None:
         """Emit `batch` at `epoch`, first advancing the capability to it."""
+        if epoch >= self.pause_at:
+            if not self.held_back:
+                self.held_back = []
+            self.held_back.append((epoch, batch))
+            self.advance_to(int(self.pause_at))
+            return
         cap = self.capability
         if epoch != cap.epoch:
             if epoch < cap.epoch:
@@ -53,8 +67,26 @@ class Source(Operator):
             self.capability.downgrade(epoch)
 
     def close(self) -> None:
-        """No more records from this source instance."""
+        """No more records from this source instance (once what is held back has gone)."""
+        if self.held_back:
+            self.closing = True
+            return
         self.capability.drop()
+
+    def past(self, epoch: float) -> bool:
+        """Whether this instance may already have emitted at or after `epoch` (its capability
+        is at or past it, and not because an earlier pause put it there)."""
+        cap = self.capability
+        return cap.live and cap.epoch >= epoch and epoch < self.pause_at
+
+    def release(self, output: Output) -> None:
+        """Emit what is held back before `pause_at` (the pause moved later, or was lifted)."""
+        held, self.held_back = self.held_back, []
+        for epoch, batch in held:
+            self.emit(output, epoch, batch)
+        if self.closing and not self.held_back:
+            self.closing = False
+            self.capability.drop()
 
 
 MERGE_RECORDS = 1024

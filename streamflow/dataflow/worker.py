@@ -224,6 +224,7 @@ class Worker:
         self.failure: StreamflowError | None = None
         self.failed: set[OperatorSlot] = set()
         self.draining = False
+        self.releasing = False  # a source pause moved: emit what it no longer holds back
         self.on_failure: Callable[[StreamflowError], None] | None = None
         self.start_epoch = start_epoch
         self.restore_states = restore or {}
@@ -373,9 +374,15 @@ class Worker:
         worked = False
         if not self.draining:
             for slot in self.sources:
-                if not slot.exhausted and slot.op.ready() and not self._blocked(slot):
+                if not slot.exhausted and not slot.op.held_back and slot.op.ready() and not self._blocked(slot):
                     worked = True
                     self._guarded(slot, self._poll)
+            if self.releasing:
+                self.releasing = False
+                for slot in self.sources:
+                    if slot.op.held_back:
+                        worked = True
+                        self._guarded(slot, self._release)
         transport = self.transport
         failed = self.failed
         for slot in self.operators:
@@ -417,6 +424,24 @@ class Worker:
         """Stop polling the sources; everything already emitted goes on to complete."""
         self.draining = True
         self.wake()
+
+    def late_sources(self, epoch: int) -> list[int]:
+        """The epochs of the source instances here that may already have emitted at or after
+        `epoch` (which a pause at it would come too late for)."""
+        return [int(s.op.capability.epoch) for s in self.sources if s.op.past(epoch)]
+
+    def pause_sources(self, epoch: float) -> None:
+        """Hold back every source instance here at `epoch` (inf: lift the pause): the sources'
+        side of a drain before a live switch (cluster/handover.py); only when none is late."""
+        for slot in self.sources:
+            slot.op.pause_at = epoch
+        self.releasing = True
+        self.wake()
+
+    def _release(self, slot: OperatorSlot) -> None:
+        output = slot.output
+        output.epoch = None
+        slot.op.release(output)
 
     def last_complete_epoch(self) -> int | None:
         """The last epoch every sink (every operator, without sinks) has passed, in this view."""
@@ -589,7 +614,8 @@ class Worker:
         for slot in self.ordered:
             if slot.has_input() and slot not in self.failed:
                 return False
-            if slot.is_source and not self.draining and not slot.exhausted and slot.op.ready():
+            if slot.is_source and not self.draining and not slot.exhausted and not slot.op.held_back \
+                    and slot.op.ready():
                 return False
         return True
 
@@ -629,7 +655,8 @@ class Worker:
 
     def _has_async_work(self) -> bool:
         """Something off the loop may still wake us: an async source or pending executor work."""
-        if not self.draining and any(not s.exhausted and not s.op.ready() for s in self.sources):
+        if not self.draining and any(not s.exhausted and not s.op.held_back and not s.op.ready()
+                                     for s in self.sources):
             return True
         return any((s.pending or s.op.waiting()) and s not in self.failed for s in self.operators)
 

@@ -64,33 +64,34 @@ def test_restoring_a_checkpoint_after_a_crash_gives_the_reference(tmp_path_facto
     assert got == want, pipeline
 
 
-def test_input_after_a_checkpoint_waits_for_the_snapshot() -> None:
-    """An aligned operator never handles epoch c+1 before its snapshot of c is taken."""
+def logged_graph(epochs: int, log: list[tuple[str, int]]):
+    """A source of one record per epoch into an operator that logs ("batch", epoch) for each
+    batch it handles and ("snapshot", epoch) for each snapshot taken of it."""
     from streamflow import Operator
     from streamflow.dataflow.graph import EdgeSpec, Graph, OperatorSpec
     from streamflow.dataflow.source import IterableSource
 
-    seen: list[tuple[str, int]] = []
-
-    class Summer(Operator):
+    class Logged(Operator):
         n_outputs = 0
 
-        def __init__(self) -> None:
-            self.total = 0
-
         def on_batch(self, epoch, batch, output) -> None:
-            seen.append(("batch", epoch))
-            self.total += sum(batch)
+            log.append(("batch", epoch))
 
         def snapshot(self, epoch):
-            seen.append(("snapshot", epoch))
-            return self.total
+            log.append(("snapshot", epoch))
+            return len(log)
 
     g = Graph()
-    g.add_operator(OperatorSpec("src", "source", 0, 1, lambda: IterableSource([(e, [e]) for e in range(9)])))
-    g.add_operator(OperatorSpec("sum", "sum", 1, 0, Summer))
-    g.add_edge(EdgeSpec("src", "sum"))
-    w = Worker(g, source_budget=9)
+    g.add_operator(OperatorSpec("src", "source", 0, 1, lambda: IterableSource([(e, [e]) for e in range(epochs)])))
+    g.add_operator(OperatorSpec("log", "log", 1, 0, Logged))
+    g.add_edge(EdgeSpec("src", "log"))
+    return g
+
+
+def test_input_after_a_checkpoint_waits_for_the_snapshot() -> None:
+    """An aligned operator never handles epoch c+1 before its snapshot of c is taken."""
+    seen: list[tuple[str, int]] = []
+    w = Worker(logged_graph(9, seen), source_budget=9)
     w.checkpointer = Checkpointer(w, 3, 0, lambda s: None)
     w.run()
     snaps = [i for i, (k, _e) in enumerate(seen) if k == "snapshot"]
@@ -348,3 +349,25 @@ def test_a_live_variant_switch_gives_the_static_output(tmp_path, seed) -> None:
     assert len(report["adaptations"]) == 1
     assert set(report["operators"]["scale"]["instances"]) == {"edge-0", "edge-1", "cloud-0"}
     assert rows(run / "out" / "lanes.jsonl") == want
+
+
+def test_paused_sources_complete_the_epochs_before_the_pause_and_hold_the_rest() -> None:
+    """The sources' side of a drain (cluster/handover.py): epochs before e complete downstream,
+    none at or after e is emitted, the checkpoint announced at e-1 is taken, lifting emits the rest."""
+    log: list[tuple[str, int]] = []
+    w = Worker(logged_graph(10, log), source_budget=1)
+    w.checkpointer = Checkpointer(w, 100, 0, lambda s: None)
+    w.start()
+    for _ in range(3):
+        w.step()
+    assert w.late_sources(1) and not w.late_sources(6)  # it has emitted epoch 1, not 6 yet
+    w.pause_sources(6)
+    w.checkpointer.announce(5)
+    while w.step():
+        pass
+    assert log == [("batch", e) for e in range(6)] + [("snapshot", 5)] and w.last_complete_epoch() == 5
+    w.pause_sources(float("inf"))
+    while not w.done():
+        w.step()
+    w.close()
+    assert [e for k, e in log if k == "batch"] == list(range(10))
