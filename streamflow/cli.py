@@ -42,9 +42,9 @@ def _delegate(module: str) -> Callable[[Sequence[str]], int]:
 
 
 DELEGATED = {
-    "plan": ("planner.cli", "plan a workflow: joint model selection and worker assignment"),
-    "trace": ("traces.cli", "import, record and inspect video traces"),
-    "profile": ("workers.profile", "profile operator variants on worker types into a planning problem"),
+    "plan": ("streamflow_planner.cli", "plan a workflow: joint model selection and worker assignment"),
+    "trace": ("streamflow_traces.cli", "import, record and inspect video traces"),
+    "profile": ("streamflow_workers.profile", "profile operator variants on worker types into a planning problem"),
     "testbed": ("streamflow.testbed.cli", "emulate the infrastructure's hosts and links on this machine (root)"),
 }
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from streamflow.errors import PlanError
 
-DEFAULT_ALLOWED = ("streamflow.dataflow.operators", "workers.operators")
+DEFAULT_ALLOWED = ("streamflow.dataflow.operators", "streamflow_workers.operators")
 _allowed: tuple[str, ...] | None = None  # None: unrestricted
 
 

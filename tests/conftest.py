@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from traces.catalog import shared_data_dir
+from streamflow_traces.catalog import shared_data_dir
 
 
 @pytest.fixture(scope="session")

@@ -27,9 +27,9 @@ TRACK = {"iou_threshold": 0.05, "min_hits": 2, "max_age": 2, "min_score": 0.03}
 
 def bare_loop(variant: str, frames: int | None) -> tuple[int, float]:
     """(frames, seconds) of decode + detect + track in one thread."""
-    from traces.replay import FrameReader, iter_merged
-    from workers.tracking.sort import CameraTrackers
-    from workers.variants import build_detector
+    from streamflow_traces.replay import FrameReader, iter_merged
+    from streamflow_workers.tracking.sort import CameraTrackers
+    from streamflow_workers.variants import build_detector
     cv2.setNumThreads(1)
     detector = build_detector(variant, "opencv", "cpu", **{**DETECT, "classes": [2, 5, 7]})
     trackers = CameraTrackers(**{k: v for k, v in TRACK.items() if k != "min_score"})

@@ -9,7 +9,7 @@ price and speed (no two interchangeable), the hard case for the MILP; HiGHS's pr
                                                 [--arrivals periodic|poisson]
 
 With `--slo-factor F` every instance also gets a p99 latency SLO of F x its fastest possible
-path (planner/diagnose.py), planned with batch sizes, utilisation levels and link delays;
+path (streamflow_planner/diagnose.py), planned with batch sizes, utilisation levels and link delays;
 `--arrivals poisson` declares the sources Poisson (M/D/1 queues) instead of periodic.
 """
 
@@ -21,11 +21,11 @@ import time
 from rich.console import Console
 from rich.table import Table
 
-from planner.diagnose import fastest_path
-from planner.errors import PlannerError
-from planner.groups import build_groups
-from planner.planning import plan
-from planner.problem import parse_problem
+from streamflow_planner.diagnose import fastest_path
+from streamflow_planner.errors import PlannerError
+from streamflow_planner.groups import build_groups
+from streamflow_planner.planning import plan
+from streamflow_planner.problem import parse_problem
 from tools.gen_problems import generate_problem
 
 ALGOS = ("exact", "jellybean", "ff", "bf", "ptc", "spc")

@@ -21,10 +21,10 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from traces.catalog import shared_clips  # noqa: E402
-from traces.format import Trace, TraceError  # noqa: E402
-from traces.importer import import_video  # noqa: E402
-from traces.replay import FrameReader, paced  # noqa: E402
+from streamflow_traces.catalog import shared_clips  # noqa: E402
+from streamflow_traces.format import Trace, TraceError  # noqa: E402
+from streamflow_traces.importer import import_video  # noqa: E402
+from streamflow_traces.replay import FrameReader, paced  # noqa: E402
 
 
 def decode_rate(trace: Trace, max_frames: int) -> float:

@@ -16,10 +16,10 @@ from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
 
-from planner.diagnose import fastest_path
-from planner.errors import InfeasibleError
-from planner.planning import plan
-from planner.problem import Problem, load_problem, parse_problem
+from streamflow_planner.diagnose import fastest_path
+from streamflow_planner.errors import InfeasibleError
+from streamflow_planner.planning import plan
+from streamflow_planner.problem import Problem, load_problem, parse_problem
 from tools.gen_problems import generate_problem
 
 REPO = Path(__file__).resolve().parents[1]

@@ -24,13 +24,13 @@ import numpy as np
 from tqdm import tqdm
 
 from streamflow.metrics.detection import Agreement, agreement, average_precision
-from traces.groundtruth import GroundTruthError, read_mot
-from workers.data import REPO_ROOT, shared_data_dir
-from workers.detect.filters import VEHICLES
-from workers.errors import ModelLoadError, VariantError
-from workers.runtimes import set_threads
-from workers.variants import RUNTIME_TAGS, YOLOX_SIZES, build_detector, parse_variant
-from workers.video import VideoError, read_frames
+from streamflow_traces.groundtruth import GroundTruthError, read_mot
+from streamflow_workers.data import REPO_ROOT, shared_data_dir
+from streamflow_workers.detect.filters import VEHICLES
+from streamflow_workers.errors import ModelLoadError, VariantError
+from streamflow_workers.runtimes import set_threads
+from streamflow_workers.variants import RUNTIME_TAGS, YOLOX_SIZES, build_detector, parse_variant
+from streamflow_workers.video import VideoError, read_frames
 
 CAR = 2
 AP_SCORE_THRESHOLD = 0.01

@@ -16,10 +16,10 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from streamflow.metrics.tracking import tracking_report  # noqa: E402
-from traces.catalog import shared_clips  # noqa: E402
-from traces.classes import class_index  # noqa: E402
-from traces.groundtruth import read_groundtruth  # noqa: E402
-from workers.tracking.sort import Tracker  # noqa: E402
+from streamflow_traces.catalog import shared_clips  # noqa: E402
+from streamflow_traces.classes import class_index  # noqa: E402
+from streamflow_traces.groundtruth import read_groundtruth  # noqa: E402
+from streamflow_workers.tracking.sort import Tracker  # noqa: E402
 
 
 def perturbed(boxes: np.ndarray, jitter: float, drop: float, rng: np.random.Generator) -> np.ndarray:

@@ -22,9 +22,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from planner.errors import PlannerError  # noqa: E402
-from planner.planning import plan  # noqa: E402
-from planner.problem import Problem, load_problem, parse_problem  # noqa: E402
+from streamflow_planner.errors import PlannerError  # noqa: E402
+from streamflow_planner.planning import plan  # noqa: E402
+from streamflow_planner.problem import Problem, load_problem, parse_problem  # noqa: E402
 from tools.gen_problems import SUITE_SIZES, generate_problem  # noqa: E402
 
 ORDER = ("ff", "bf", "ptc", "spc", "pte", "jellybean", "exact", "bruteforce")

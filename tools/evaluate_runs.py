@@ -32,10 +32,10 @@ from tqdm import tqdm  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from planner.errors import PlannerError  # noqa: E402
-from planner.planfile import to_plan, write_plan  # noqa: E402
-from planner.planning import plan as make_plan  # noqa: E402
-from planner.problem import load_problem  # noqa: E402
+from streamflow_planner.errors import PlannerError  # noqa: E402
+from streamflow_planner.planfile import to_plan, write_plan  # noqa: E402
+from streamflow_planner.planning import plan as make_plan  # noqa: E402
+from streamflow_planner.problem import load_problem  # noqa: E402
 from streamflow.testbed import Testbed  # noqa: E402
 from streamflow.testbed.infra import load_infra  # noqa: E402
 from tools.testbed_runs import RunFailed, network_cost_per_hour, run_plan  # noqa: E402
@@ -58,7 +58,7 @@ def absolute_sources(plan: dict[str, Any], base: Path, seconds: float | None) ->
 
 def offered_rate(plan: dict[str, Any], seconds: float | None) -> tuple[int, float]:
     """(frames, frames per second) the replay offers: all cameras start together."""
-    from traces.format import Trace
+    from streamflow_traces.format import Trace
     frames, duration = 0, 0.0
     for s in plan["sources"]:
         for p in s.get("paths", [s.get("path")]):

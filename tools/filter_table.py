@@ -6,7 +6,7 @@ docs/filter_table.md and a PNG plot.
 
 The camera host sends each frame as the traffic example's source does (JPEG quality 90, encoded
 by the transport's codec: the bytes that cross the uplink), or `frame: None` when the
-frame-difference filter drops it (workers/detect/framediff.py); the detector then reuses the
+frame-difference filter drops it (streamflow_workers/detect/framediff.py); the detector then reuses the
 last frame's boxes, as the pipeline does. The clip has no ground truth, so counts are scored
 against the most expensive variant run on every frame (the reference): vehicles per frame are
 boxes of car, bus or truck scoring >= 0.3; count error = mean |count - reference count| per frame.
@@ -23,13 +23,13 @@ import numpy as np
 from tqdm import tqdm
 
 from streamflow.communication.codec import encode, nbytes
-from workers.data import REPO_ROOT
-from workers.detect.filters import VEHICLES
-from workers.detect.framediff import FrameDifferenceFilter
-from workers.errors import ModelLoadError, VariantError
-from workers.operators.trace_source import frame_image, source_record
-from workers.runtimes import set_threads
-from workers.variants import build_detector, parse_variant
+from streamflow_workers.data import REPO_ROOT
+from streamflow_workers.detect.filters import VEHICLES
+from streamflow_workers.detect.framediff import FrameDifferenceFilter
+from streamflow_workers.errors import ModelLoadError, VariantError
+from streamflow_workers.operators.trace_source import frame_image, source_record
+from streamflow_workers.runtimes import set_threads
+from streamflow_workers.variants import build_detector, parse_variant
 
 COUNT_SCORE = 0.3
 CLIP = REPO_ROOT / "traces" / "clips" / "highway"
@@ -52,8 +52,8 @@ class Row:
 
 def load_frames(clip: Path, count: int | None) -> list:
     """The clip's frames as the trace source reads them."""
-    from traces.format import Trace, TraceError
-    from traces.replay import FrameReader
+    from streamflow_traces.format import Trace, TraceError
+    from streamflow_traces.replay import FrameReader
     try:
         return list(FrameReader(Trace.open(clip), stop=count))
     except (TraceError, OSError) as exc:

@@ -1,5 +1,5 @@
 """Import every recorded clip of <repo>/../shared/data/traces into trace folders, ground truth
-matched by name (see traces/catalog.py). Usage:
+matched by name (see streamflow_traces/catalog.py). Usage:
 
     PYTHONPATH=. python tools/import_traces.py -o out/traces [--link] [--only ngsim]
 """
@@ -13,9 +13,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tqdm import tqdm  # noqa: E402
 
-from traces.catalog import shared_clips  # noqa: E402
-from traces.format import TraceError  # noqa: E402
-from traces.importer import import_video  # noqa: E402
+from streamflow_traces.catalog import shared_clips  # noqa: E402
+from streamflow_traces.format import TraceError  # noqa: E402
+from streamflow_traces.importer import import_video  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,8 +16,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
-from traces.format import Trace  # noqa: E402
-from traces.schedule import parse_schedule  # noqa: E402
+from streamflow_traces.format import Trace  # noqa: E402
+from streamflow_traces.schedule import parse_schedule  # noqa: E402
 
 
 def expected_frames(plan: dict) -> Counter:

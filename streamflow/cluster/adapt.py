@@ -190,10 +190,10 @@ class Controller:
     def replan(self, target_rate: float, window: dict[str, Any], plan: Any) -> Decision | None:
         """The cheapest plan at the accuracy floor for `target_rate`, or the most accurate one
         that keeps up; None when nothing changes."""
-        from planner.errors import InfeasibleError, PlannerError
-        from planner.planfile import to_plan
-        from planner.planning import plan as run_planner
-        from planner.problem import parse_problem
+        from streamflow_planner.errors import InfeasibleError, PlannerError
+        from streamflow_planner.planfile import to_plan
+        from streamflow_planner.planning import plan as run_planner
+        from streamflow_planner.problem import parse_problem
         raw = self._measured_problem(window, plan)
         raw.pop("execution_latency_ms_by_batch", None)   # measured per record at the running batch size
         base = parse_problem(raw, str(self.problem_path))

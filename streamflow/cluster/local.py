@@ -23,7 +23,7 @@ def worker_command(name: str, tier: str, coordinator: str, *, device: str = "cpu
     """The streamflow-worker command line for one worker on this machine (data socket on `bind`;
     Prometheus metrics on `metrics_port`, 0 for any free one; CURVE with the key folder `keys`;
     importing what `allow_import` adds to the defaults)."""
-    cmd = [sys.executable, "-m", "workers.main", "--tier", tier, "--name", name,
+    cmd = [sys.executable, "-m", "streamflow_workers.main", "--tier", tier, "--name", name,
            "--coordinator", coordinator, "--device", device, "--cost-per-hour", str(cost_per_hour),
            "--threads", str(threads), "--bind", bind]
     if metrics_port is not None:

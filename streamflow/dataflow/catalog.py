@@ -2,7 +2,7 @@
 
 Plugins come through the `streamflow.operators` entry-point group (or the STREAMFLOW_PLUGINS
 environment variable, a comma-separated list of modules), so the runtime never imports them by
-name; workers/ registers its ML kinds and trace sources this way.
+name; streamflow_workers/ registers its ML kinds and trace sources this way.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Operator kinds by name, so plan.json can say `"kind": "aggregate"` or `"kind": "detect"`.
 
-Kinds register here (the relational ones in kinds.py; packages add theirs, workers/ its ML
+Kinds register here (the relational ones in kinds.py; packages add theirs, streamflow_workers/ its ML
 kinds and trace sources); catalog.py loads them all before a lookup.
 """
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Detection accuracy against ground truth: greedy IoU matching, AP50, precision/recall, count error.
 
 Detections are per-frame arrays (N, >=5): x1, y1, x2, y2, score[, class_id]; ground truth is
-per-frame arrays (M, >=4): x1, y1, x2, y2[, track_id, class_id] as `traces.groundtruth` reads
+per-frame arrays (M, >=4): x1, y1, x2, y2[, track_id, class_id] as `streamflow_traces.groundtruth` reads
 them. Callers select classes first (`select_classes`). AP is COCO-style: 101-point interpolated
 precision over recall 0, 0.01, ..., 1 at one IoU threshold (0.5 for AP50). numpy only.
 """

@@ -1,7 +1,7 @@
 """Tracking accuracy against ground truth: CLEAR MOT (MOTA), identity scores (IDF1), count error.
 
 Boxes per frame are arrays (N, >=5): x1, y1, x2, y2, track_id, ... (the layout of
-traces.groundtruth and of the tracker's output). A prediction matches a ground-truth box when
+streamflow_traces.groundtruth and of the tracker's output). A prediction matches a ground-truth box when
 their IoU is at least the threshold (0.5, as MOTChallenge). The definitions follow Bernardin &
 Stiefelhagen 2008 (CLEAR MOT) and Ristani et al. 2016 (IDF1), as py-motmetrics implements them:
 an identity switch is a ground-truth object matched to a track other than the last one it was

@@ -8,7 +8,7 @@ import pytest
 
 from streamflow.metrics.tracking import (clear_mot, count_error, identity_scores, iou_matrix, match_boxes,
                                          tracking_report)
-from traces.catalog import shared_data_dir
+from streamflow_traces.catalog import shared_data_dir
 
 
 def box(x: float, y: float, tid: int, w: float = 10, h: float = 10) -> list[float]:
@@ -124,8 +124,8 @@ def test_agrees_with_motmetrics_on_pets09_with_a_noisy_tracker() -> None:
     data = shared_data_dir()
     if data is None:
         pytest.skip("shared data (<repo>/../shared/data) is absent")
-    from traces.groundtruth import read_mot
-    from workers.tracking.sort import Tracker
+    from streamflow_traces.groundtruth import read_mot
+    from streamflow_workers.tracking.sort import Tracker
 
     raw = read_mot(data / "traces" / "gt" / "pets09_s2l1_gt_mot15_480x360.txt", 0)
     gt = {f: raw.get(f, np.zeros((0, 6))) for f in range(300)}

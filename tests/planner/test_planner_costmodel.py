@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from planner.accuracy import accuracy_of, feasible_combinations, operator_accuracy
-from planner.costmodel import Assignment, evaluate
-from planner.problem import GB_PER_HOUR_PER_KB_PER_S as GB, load_problem, parse_problem
+from streamflow_planner.accuracy import accuracy_of, feasible_combinations, operator_accuracy
+from streamflow_planner.costmodel import Assignment, evaluate
+from streamflow_planner.problem import GB_PER_HOUR_PER_KB_PER_S as GB, load_problem, parse_problem
 from planner_instances import VQA_MEDIUM
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from planner.planfile import to_plan
-from planner.planning import plan
-from planner.problem import parse_problem
+from streamflow_planner.planfile import to_plan
+from streamflow_planner.planning import plan
+from streamflow_planner.problem import parse_problem
 from tools.gen_problems import generate_problem
 
 

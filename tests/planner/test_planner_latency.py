@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from planner.costmodel import Assignment, evaluate
-from planner.errors import InfeasibleError, ProblemError
-from planner.latency import md1_wait_quantile, op_worker_ms, path_latency, periodic_quantile
-from planner.planfile import to_plan
-from planner.planning import plan
-from planner.problem import Arrivals, BatchSetting, parse_problem
+from streamflow_planner.costmodel import Assignment, evaluate
+from streamflow_planner.errors import InfeasibleError, ProblemError
+from streamflow_planner.latency import md1_wait_quantile, op_worker_ms, path_latency, periodic_quantile
+from streamflow_planner.planfile import to_plan
+from streamflow_planner.planning import plan
+from streamflow_planner.problem import Arrivals, BatchSetting, parse_problem
 from planner_instances import REPO, small_problems
 
 SETTINGS = settings(max_examples=int(__import__("os").environ.get("PLANNER_EXAMPLES", "20")), deadline=None,
@@ -218,12 +218,12 @@ def test_a_tighter_slo_never_costs_less(doc):
 def test_cli_exit_3_names_what_binds(tmp_path):
     path = tmp_path / "p.json"
     path.write_text(json.dumps(_doc()))
-    run = subprocess.run([sys.executable, "-m", "planner.cli", str(path), "--slo-ms", "60", "-o",
+    run = subprocess.run([sys.executable, "-m", "streamflow_planner.cli", str(path), "--slo-ms", "60", "-o",
                           str(tmp_path / "plan.json")], capture_output=True, text=True, cwd=REPO)
     assert run.returncode == 3
     assert run.stderr.strip().splitlines() == [
         run.stderr.strip()] and run.stderr.startswith("error: the p99 latency SLO of 60 ms is below the fastest")
-    run = subprocess.run([sys.executable, "-m", "planner.cli", str(path), "--slo-ms", "400", "--slo-percentile",
+    run = subprocess.run([sys.executable, "-m", "streamflow_planner.cli", str(path), "--slo-ms", "400", "--slo-percentile",
                           "p95", "-o", str(tmp_path / "plan.json")], capture_output=True, text=True, cwd=REPO)
     assert run.returncode == 0, run.stderr
     written = json.loads((tmp_path / "plan.json").read_text())

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from planner.errors import ProblemError
-from planner.problem import load_problem, parse_problem
+from streamflow_planner.errors import ProblemError
+from streamflow_planner.problem import load_problem, parse_problem
 from planner_instances import VQA_MEDIUM
 from tools.gen_problems import generate_problem
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from planner.costmodel import evaluate
-from planner.errors import InfeasibleError, UnsupportedError
-from planner.planning import ALGORITHMS, plan
-from planner.problem import parse_problem
+from streamflow_planner.costmodel import evaluate
+from streamflow_planner.errors import InfeasibleError, UnsupportedError
+from streamflow_planner.planning import ALGORITHMS, plan
+from streamflow_planner.problem import parse_problem
 from planner_instances import small_problems
 
 SETTINGS = settings(max_examples=int(__import__("os").environ.get("PLANNER_EXAMPLES", "40")), deadline=None, suppress_health_check=[HealthCheck.too_slow])

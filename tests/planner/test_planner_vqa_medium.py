@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from planner.cli import main
-from planner.planning import plan
-from planner.problem import load_problem
+from streamflow_planner.cli import main
+from streamflow_planner.planning import plan
+from streamflow_planner.problem import load_problem
 from planner_instances import REPO, VQA_MEDIUM
 
 pytestmark = pytest.mark.skipif(not VQA_MEDIUM.exists(), reason=f"shared data absent: {VQA_MEDIUM}")
@@ -84,7 +84,7 @@ def test_cli_exit_statuses(tmp_path, capsys):
 
 
 def test_python_dash_m_entry_point(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "planner.cli", str(VQA_MEDIUM), "--algo", "jellybean"],
+    proc = subprocess.run([sys.executable, "-m", "streamflow_planner.cli", str(VQA_MEDIUM), "--algo", "jellybean"],
                           cwd=tmp_path, capture_output=True, text=True, env={"PYTHONPATH": str(REPO), "PATH": ""})
     assert proc.returncode == 0, proc.stderr
     assert "7.5088" in proc.stdout

@@ -10,7 +10,7 @@ import pytest
 from streamflow.cluster.adapt import Controller
 from streamflow.cluster.livemodel import LiveModel, write_timeline_png
 from streamflow.plan import parse_plan
-from traces.schedule import ScheduleError, parse_schedule
+from streamflow_traces.schedule import ScheduleError, parse_schedule
 
 REPO = Path(__file__).resolve().parents[2]
 PROBLEM = REPO / "examples" / "adaptive" / "problem.json"

@@ -30,7 +30,7 @@ WORKERS = [("w0", "edge"), ("w1", "edge"), ("w2", "cloud")]
 
 def start_worker(name: str, tier: str, listen: str, *extra: str) -> subprocess.Popen:
     """`streamflow-worker` started by hand, as a user would on each host (the installed console
-    script when there is one, else the same entry point through `python -m workers.main`)."""
+    script when there is one, else the same entry point through `python -m streamflow_workers.main`)."""
     cmd = worker_command(name, tier, listen, once="--once" in extra, allow_import=("tests", "tools"))
     script = shutil.which("streamflow-worker")
     if script is not None:

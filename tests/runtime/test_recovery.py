@@ -209,7 +209,7 @@ def test_no_spare_and_no_room_ends_with_one_line_and_whole_committed_epochs(tmp_
 def test_a_killed_coordinator_leaves_no_workers_and_resume_completes_the_run(tmp_path) -> None:
     want = reference_rows(tmp_path, count=8000)
     path = relational_plan(tmp_path / "run", count=8000)
-    before = set(subprocess.run(["pgrep", "-f", "workers.main"], capture_output=True, text=True).stdout.split())
+    before = set(subprocess.run(["pgrep", "-f", "streamflow_workers.main"], capture_output=True, text=True).stdout.split())
     proc = subprocess.Popen([sys.executable, "-m", "streamflow.cli", "run", str(path), "--local", "--spares", "1",
                              "--quiet", "--speed", "0.5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
     recovery_dir = tmp_path / "run" / "out" / "vehicle-speeds-recovery"
@@ -217,7 +217,7 @@ def test_a_killed_coordinator_leaves_no_workers_and_resume_completes_the_run(tmp
         deadline = time.monotonic() + 60
         while committed(recovery_dir / "recovery.sqlite") < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
-        workers = set(subprocess.run(["pgrep", "-f", "workers.main"], capture_output=True,
+        workers = set(subprocess.run(["pgrep", "-f", "streamflow_workers.main"], capture_output=True,
                                      text=True).stdout.split()) - before
         assert len(workers) == 4  # three plan workers and the spare
         proc.send_signal(signal.SIGKILL)

@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from traces.catalog import shared_clips, shared_data_dir
-from traces.importer import import_video
+from streamflow_traces.catalog import shared_clips, shared_data_dir
+from streamflow_traces.importer import import_video
 
 
 COUNTER_BITS = 6

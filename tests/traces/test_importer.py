@@ -7,12 +7,12 @@ import cv2
 import numpy as np
 import pytest
 
-from traces.catalog import match_groundtruth
-from traces.classes import class_index
-from traces.cli import main
-from traces.format import TraceError
-from traces.groundtruth import read_groundtruth
-from traces.importer import import_video, positions_are_sane, probe_video
+from streamflow_traces.catalog import match_groundtruth
+from streamflow_traces.classes import class_index
+from streamflow_traces.cli import main
+from streamflow_traces.format import TraceError
+from streamflow_traces.groundtruth import read_groundtruth
+from streamflow_traces.importer import import_video, positions_are_sane, probe_video
 
 # Frame counts from shared/data/README.md, except the highway AVI: its header claims 1700
 # frames and FFmpeg decodes 1699 (checked against a direct decode below).

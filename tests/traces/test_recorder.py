@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from traces.format import Trace, TraceError
-from traces.recorder import record
-from traces.replay import FrameReader
+from streamflow_traces.format import Trace, TraceError
+from streamflow_traces.recorder import record
+from streamflow_traces.replay import FrameReader
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -53,7 +53,7 @@ def test_sigint_ends_the_recording_with_a_valid_trace(data_dir: Path, tmp_path: 
     source = data_dir / "traces" / "pets09_s2l1_view001_480x360_10fps.avi"
     out = tmp_path / "rec"
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.Popen([sys.executable, "-m", "traces.cli", "record", str(source), "-o", str(out),
+    proc = subprocess.Popen([sys.executable, "-m", "streamflow_traces.cli", "record", str(source), "-o", str(out),
                              "--realtime"], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     frames = out / "frames.jsonl"
@@ -70,7 +70,7 @@ def test_sigint_ends_the_recording_with_a_valid_trace(data_dir: Path, tmp_path: 
 
 
 def test_default_camera_ids() -> None:
-    from traces.recorder import default_camera
+    from streamflow_traces.recorder import default_camera
     assert default_camera("0") == "camera0" and default_camera(2) == "camera2"
     assert default_camera("rtsp://10.0.0.5:554/stream1") == "stream1"
     assert default_camera("http://cam.local/") == "cam.local"

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from traces.format import Trace, TraceError
-from traces.importer import import_video
-from traces.replay import (FrameReader, decode_ahead, epoch_of, iter_merged, merge_cameras, paced, replay,
+from streamflow_traces.format import Trace, TraceError
+from streamflow_traces.importer import import_video
+from streamflow_traces.replay import (FrameReader, decode_ahead, epoch_of, iter_merged, merge_cameras, paced, replay,
                            sleep_until)
 
 

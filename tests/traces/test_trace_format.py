@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from traces.format import Trace, TraceError
-from traces.importer import import_video
+from streamflow_traces.format import Trace, TraceError
+from streamflow_traces.importer import import_video
 
 
 @pytest.fixture

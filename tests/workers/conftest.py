@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from workers.data import shared_data_dir
+from streamflow_workers.data import shared_data_dir
 
 cv2.setNumThreads(1)
 torch.set_num_threads(1)
@@ -38,8 +38,8 @@ def osnet_path(data_dir) -> Path:
 @pytest.fixture(scope="session")
 def ngsim(data_dir) -> tuple[list[np.ndarray], dict[int, np.ndarray]]:
     """All frames of NGSIM camera 1 and its ground truth (every vehicle a car, class 2)."""
-    from traces.groundtruth import read_mot
-    from workers.video import read_frames
+    from streamflow_traces.groundtruth import read_mot
+    from streamflow_workers.video import read_frames
 
     video = _require(data_dir / "traces" / "ngsim_us101_cam1_640x480_3fps.mp4")
     truth = _require(data_dir / "traces" / "gt" / "ngsim_us101_cam1_640x480_3fps_gt_mot.txt")

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from matplotlib.path import Path as PolygonPath
 
-from workers.detect.filters import (VEHICLES, centres, class_ids, inside_polygon, keep_classes,
+from streamflow_workers.detect.filters import (VEHICLES, centres, class_ids, inside_polygon, keep_classes,
                                     keep_in_region, keep_min_size, roi_polygon)
 
 BOXES = np.array([

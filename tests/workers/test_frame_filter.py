@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from streamflow.errors import PlanError
-from workers.detect.framediff import FrameDifferenceFilter
-from workers.operators.trace_source import frame_filter_for, source_record
+from streamflow_workers.detect.framediff import FrameDifferenceFilter
+from streamflow_workers.operators.trace_source import frame_filter_for, source_record
 
 
 def picture(moved: int) -> np.ndarray:

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from workers.detect.sampling import SampledDetector
-from workers.errors import VariantError
+from streamflow_workers.detect.sampling import SampledDetector
+from streamflow_workers.errors import VariantError
 
 
 class CountingDetector:

@@ -53,8 +53,8 @@ def rows(path: Path) -> list[dict]:
 
 
 def test_dataflow_detections_equal_a_bare_loop(tmp_path) -> None:
-    from traces.replay import FrameReader
-    from workers.variants import build_detector
+    from streamflow_traces.replay import FrameReader
+    from streamflow_workers.variants import build_detector
     run_in_process(detect_plan(tmp_path))
     got = rows(tmp_path / "det.jsonl")
     assert [r["index"] for r in got] == list(range(9))

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from workers.errors import ModelLoadError
-from workers.runtimes import RUNTIMES, load_runtime
+from streamflow_workers.errors import ModelLoadError
+from streamflow_workers.runtimes import RUNTIMES, load_runtime
 
 rng = np.random.default_rng(1)
 
@@ -108,7 +108,7 @@ def test_any_multiple_of_32_gives_the_same_raw_head_as_cv2(yolox_path, kind):
 
 
 def test_derived_models_live_in_the_cache_under_a_content_hash(yolox_path, tmp_path, monkeypatch):
-    from workers.runtimes.derived import dynamic_model
+    from streamflow_workers.runtimes.derived import dynamic_model
     monkeypatch.setenv("STREAMFLOW_CACHE", str(tmp_path))
     before = yolox_path.read_bytes()
     path = dynamic_model(yolox_path)

@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
 
-from workers.detect.mog2 import Mog2Detector
-from workers.detect.sampling import SampledDetector
-from workers.detect.yolox import YoloxDetector
-from workers.errors import VariantError
-from workers.runtimes.onnx_graph import conv_macs, load_onnx
-from workers.variants import (YOLOX_NANO_GMACS_AT_416, VariantSpec, build_detector, build_embedder,
+from streamflow_workers.detect.mog2 import Mog2Detector
+from streamflow_workers.detect.sampling import SampledDetector
+from streamflow_workers.detect.yolox import YoloxDetector
+from streamflow_workers.errors import VariantError
+from streamflow_workers.runtimes.onnx_graph import conv_macs, load_onnx
+from streamflow_workers.variants import (YOLOX_NANO_GMACS_AT_416, VariantSpec, build_detector, build_embedder,
                               list_variants, parse_variant)
 
 
@@ -92,6 +92,6 @@ def test_bad_precision_runtime_or_filter(bad, why):
 
 
 def test_int8_without_calibration_is_one_line_error(yolox_path):
-    from workers.errors import ModelLoadError
+    from streamflow_workers.errors import ModelLoadError
     with pytest.raises(ModelLoadError, match="int8 calibration needs trace folders"):
         build_detector("yolox_nano@320:int8:ort")

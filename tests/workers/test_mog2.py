@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 
 from streamflow.metrics.detection import average_precision, iou_matrix
-from workers.detect.filters import VEHICLES
-from workers.detect.mog2 import Mog2Detector
-from workers.detect.yolox import YoloxDetector
-from workers.video import read_frames
+from streamflow_workers.detect.filters import VEHICLES
+from streamflow_workers.detect.mog2 import Mog2Detector
+from streamflow_workers.detect.yolox import YoloxDetector
+from streamflow_workers.video import read_frames
 
 
 @pytest.fixture(scope="module")

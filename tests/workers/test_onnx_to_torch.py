@@ -6,8 +6,8 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
-from workers.runtimes.onnx_graph import constant_values, free_batch_axis, load_onnx
-from workers.runtimes.onnx_to_torch import UnsupportedOnnxError, convert
+from streamflow_workers.runtimes.onnx_graph import constant_values, free_batch_axis, load_onnx
+from streamflow_workers.runtimes.onnx_to_torch import UnsupportedOnnxError, convert
 
 rng = np.random.default_rng(0)
 

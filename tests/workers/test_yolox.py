@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 
 from streamflow.metrics.detection import agreement, average_precision
-from workers.detect.filters import VEHICLES
-from workers.detect.yolox import YoloxDetector, anchor_grid, decode, letterbox, postprocess
-from workers.errors import VariantError
+from streamflow_workers.detect.filters import VEHICLES
+from streamflow_workers.detect.yolox import YoloxDetector, anchor_grid, decode, letterbox, postprocess
+from streamflow_workers.errors import VariantError
 
 
 def test_letterbox_keeps_aspect_and_pads_with_114():

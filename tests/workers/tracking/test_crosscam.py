@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from workers.tracking.crosscam import CrossCameraMatcher, Sighting
+from streamflow_workers.tracking.crosscam import CrossCameraMatcher, Sighting
 
 
 def identities(n: int, dim: int = 64, seed: int = 0) -> np.ndarray:

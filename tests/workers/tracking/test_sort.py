@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from streamflow.metrics.tracking import clear_mot, identity_scores
-from traces.catalog import shared_data_dir
-from traces.groundtruth import read_mot
-from workers.tracking.sort import TRACK_COLUMNS, CameraTrackers, Tracker
+from streamflow_traces.catalog import shared_data_dir
+from streamflow_traces.groundtruth import read_mot
+from streamflow_workers.tracking.sort import TRACK_COLUMNS, CameraTrackers, Tracker
 
 
 def det(x: float, y: float, cls: int = 0, w: float = 20, h: float = 40, score: float = 0.9) -> list[float]:

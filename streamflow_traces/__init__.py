@@ -1,0 +1,1 @@
+"""streamflow_traces."""
