@@ -142,7 +142,8 @@ class YoloxDetector:
     def preprocess(self, frames: list[np.ndarray]) -> tuple[np.ndarray, list[float]]:
         """Letterbox every frame into one (N, 3, S, S) blob; returns it and the per-frame scales."""
         images, scales = zip(*(letterbox(f, self.size) for f in frames))
-        return np.stack(images), list(scales)
+        blob = images[0][None] if len(images) == 1 else np.stack(images)  # one frame: a view, no copy
+        return blob, list(scales)
 
     def detect(self, frames: list[np.ndarray], camera: str | None = None) -> list[np.ndarray]:
         """Detections per frame, (K, 6) float32: x1, y1, x2, y2, score, class_id in frame pixels."""

@@ -37,6 +37,28 @@ def graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
     return [i for i in model.graph.input if i.name not in inits]
 
 
+def consumers(model: onnx.ModelProto) -> dict[str, list[onnx.NodeProto]]:
+    """The nodes reading each value, by value name."""
+    found: dict[str, list[onnx.NodeProto]] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            found.setdefault(name, []).append(node)
+    return found
+
+
+def producers(model: onnx.ModelProto) -> dict[str, onnx.NodeProto]:
+    """The node writing each value, by value name."""
+    return {out: node for node in model.graph.node for out in node.output}
+
+
+def drop_unused_initializers(model: onnx.ModelProto) -> None:
+    """Remove initializers no node reads (in place), so runtimes do not warn about them."""
+    used = {name for node in model.graph.node for name in node.input}
+    kept = [t for t in model.graph.initializer if t.name in used]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(kept)
+
+
 def constant_values(model: onnx.ModelProto) -> dict[str, np.ndarray]:
     """Every value known before running: initializers and outputs of Constant nodes."""
     values = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
@@ -110,10 +132,7 @@ def dynamic_input(model: onnx.ModelProto) -> onnx.ModelProto:
             dim.Clear()
             dim.dim_param = ("batch", "anchors")[index]
     del model.graph.value_info[:]
-    used = {name for node in model.graph.node for name in node.input}
-    kept = [t for t in model.graph.initializer if t.name in used]
-    del model.graph.initializer[:]
-    model.graph.initializer.extend(kept)
+    drop_unused_initializers(model)
     return model
 
 

@@ -24,24 +24,27 @@ class OnnxRuntime:
 
     name = "onnxruntime"
 
-    def __init__(self, session, device: str, model_path: Path):
+    def __init__(self, session, device: str, model_path: Path, output_perm: tuple[int, ...] | None = None):
         self.session = session
         self.device = device
         self.model_path = model_path
         self.input_name = session.get_inputs()[0].name
+        self.output_perm = output_perm  # a Transpose graph_rewrite left to numpy (a free view)
 
     def infer(self, blob: np.ndarray) -> np.ndarray:
         """One run over the whole batch."""
         if blob.ndim != 4:
             raise ValueError(f"expected an NCHW blob, got shape {blob.shape}")
         out = self.session.run(None, {self.input_name: np.ascontiguousarray(blob, dtype=np.float32)})[0]
-        return np.asarray(out, dtype=np.float32)
+        out = np.asarray(out, dtype=np.float32)
+        return out if self.output_perm is None else out.transpose(self.output_perm)
 
 
 def load(model_path: str | Path, device: str = "cpu", precision: str = "fp32") -> OnnxRuntime:
     """Open a session on CPU, or CUDA (falling back to CPU with one warning line)."""
     ort = runtime_module("onnxruntime")
-    from streamflow_workers.runtimes.derived import fp16_model, with_free_size
+    from streamflow_workers.runtimes.derived import fp16_model, runnable_model
+    from streamflow_workers.runtimes.graph_rewrite import output_perm
     path = Path(model_path)
     resolved = resolve_device(device)
     if resolved.startswith("cuda") and "CUDAExecutionProvider" not in ort.get_available_providers():
@@ -49,7 +52,7 @@ def load(model_path: str | Path, device: str = "cpu", precision: str = "fp32") -
                     "(install onnxruntime-gpu); running on cpu", resolved)
         resolved = "cpu"
     precision = fp16_fallback(precision, resolved, log)
-    runnable = fp16_model(path) if precision == "fp16" else with_free_size(path)
+    runnable = fp16_model(path) if precision == "fp16" else runnable_model(path)
     options = ort.SessionOptions()
     options.log_severity_level = 3  # onnxruntime's own warnings are about graph clean-up, not ours
     # Real frames drive some activations into denormal range, where the FPU slows down many-fold:
@@ -65,4 +68,4 @@ def load(model_path: str | Path, device: str = "cpu", precision: str = "fp32") -
         session = ort.InferenceSession(str(runnable), options, providers=providers)
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
         raise ModelLoadError(f"cannot load model {path} with onnxruntime: {str(exc).splitlines()[0][:160]}") from None
-    return OnnxRuntime(session, resolved, path)
+    return OnnxRuntime(session, resolved, path, output_perm(runnable))

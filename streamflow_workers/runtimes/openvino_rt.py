@@ -25,10 +25,12 @@ class OpenVinoRuntime:
 
     name = "openvino"
 
-    def __init__(self, core, model, target: str, config: dict, device: str, model_path: Path):
+    def __init__(self, core, model, target: str, config: dict, device: str, model_path: Path,
+                 output_perm: tuple[int, ...] | None = None):
         self.core, self.model, self.target, self.config = core, model, target, config
         self.device = device
         self.model_path = model_path
+        self.output_perm = output_perm  # a Transpose graph_rewrite left to numpy (a free view)
         self._compiled: dict[tuple[int, int], object] = {}
 
     def _request(self, height: int, width: int):
@@ -47,13 +49,15 @@ class OpenVinoRuntime:
             raise ValueError(f"expected an NCHW blob, got shape {blob.shape}")
         request = self._request(blob.shape[2], blob.shape[3])
         out = request.infer({0: np.ascontiguousarray(blob, dtype=np.float32)})
-        return np.asarray(out[request.model_outputs[0]], dtype=np.float32)
+        out = np.asarray(out[request.model_outputs[0]], dtype=np.float32)
+        return out if self.output_perm is None else out.transpose(self.output_perm)
 
 
 def load(model_path: str | Path, device: str = "cpu", precision: str = "fp32") -> OpenVinoRuntime:
     """Read the model for the CPU, or the GPU plugin for cuda (falling back with one warning line)."""
     ov = runtime_module("openvino")
-    from streamflow_workers.runtimes.derived import with_free_size
+    from streamflow_workers.runtimes.derived import runnable_model
+    from streamflow_workers.runtimes.graph_rewrite import output_perm
     path = Path(model_path)
     resolved = resolve_device(device)
     core = ov.Core()
@@ -72,10 +76,10 @@ def load(model_path: str | Path, device: str = "cpu", precision: str = "fp32") -
         config["CPU_DENORMALS_OPTIMIZATION"] = True  # flush denormals, as onnxruntime does here
         if threads() is not None:
             config["INFERENCE_NUM_THREADS"] = threads()
-    runnable = with_free_size(path)  # ModelLoadError with one line for a missing or corrupt file
+    runnable = runnable_model(path)  # ModelLoadError with one line for a missing or corrupt file
     try:
         model = core.read_model(str(runnable))
     except Exception as exc:  # OpenVINO raises RuntimeError subclasses with long multi-line texts
         raise ModelLoadError(f"cannot load model {path} with OpenVINO: {str(exc).strip().splitlines()[-1][:160]}"
                              ) from None
-    return OpenVinoRuntime(core, model, target, config, resolved, path)
+    return OpenVinoRuntime(core, model, target, config, resolved, path, output_perm(runnable))
