@@ -132,7 +132,7 @@ class YoloxDetector:
             if not path.is_file():
                 raise ModelLoadError(f"model file not found: {path}")
             blobs = [letterbox(f, size)[0][None] for f in frames_of(calibration or [], calibration_frames)]
-            path = int8_model(path, blobs)
+            path = int8_model(path, blobs, activations=runtime == "onnxruntime")
         self.runtime = load_runtime(runtime, path, device, precision)
 
     @property
