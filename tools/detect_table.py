@@ -9,7 +9,8 @@ The ground truth boxes every vehicle as 'car', so YOLOX keeps car, bus and truck
 with NMS across those classes (one box per vehicle) and every kept box counts as a car; MOG2
 boxes are cars by construction. AP50 is COCO 101-point interpolated AP at IoU 0.5 over
 detections scoring >= 0.01. int8 is calibrated on frames of the other three NGSIM cameras (same
-road, never the scored frames). Timing: batch 1, one thread for every runtime, whole detect call.
+road, never the scored frames). Timing: batch 1, one thread for every runtime, whole detect call,
+the variants of one size interleaved frame by frame.
 """
 from __future__ import annotations
 
@@ -95,24 +96,35 @@ def as_cars(boxes: np.ndarray) -> np.ndarray:
     return out
 
 
-def measure(variant: str, frames: list[np.ndarray], truth: dict[int, np.ndarray], params: dict,
-            progress: tqdm) -> Row:
-    """Run one variant frame by frame (batch 1), timing each detect call."""
-    spec = parse_variant(variant)
-    detector = build_detector(variant, device="cpu", **params)
-    if spec.model == "yolox_nano":
-        detector.detect(frames[:1])  # warm-up: first-call allocations are not per-frame cost
-    detections, elapsed = [], 0.0
+def measure(variants: list[str], frames: list[np.ndarray], truth: dict[int, np.ndarray],
+            params: dict[str, dict], progress: tqdm) -> list[Row]:
+    """Run the variants of one input size frame by frame (batch 1), interleaved: each frame goes
+    through every variant in turn, so a slower or busier stretch of the machine weighs on all of
+    them alike and their ratios compare like with like. Each detect call is timed."""
+    detectors = {}
+    for variant in variants:
+        progress.set_postfix_str(f"loading {variant}")
+        detectors[variant] = build_detector(variant, device="cpu", **params[variant])
+        if parse_variant(variant).model == "yolox_nano":
+            detectors[variant].detect(frames[:1])  # warm-up: first-call allocations are not per-frame cost
+    detections = {v: [] for v in variants}
+    elapsed = dict.fromkeys(variants, 0.0)
+    progress.set_postfix_str(", ".join(variants))
     for frame in frames:
-        start = time.perf_counter()
-        boxes = detector.detect([frame], camera="cam")[0]
-        elapsed += time.perf_counter() - start
-        detections.append(as_cars(boxes))
-        progress.update(1)
-    ap = average_precision(dict(enumerate(detections)), truth, 0.5, frames=range(len(frames)))
-    runtime = spec.runtime or ("opencv" if spec.model == "yolox_nano" else "OpenCV code")
-    return Row(variant, runtime, spec.precision, spec.size, spec.gflops_per_frame, ap,
-               1000 * elapsed / len(frames), detections)
+        for variant, detector in detectors.items():
+            start = time.perf_counter()
+            boxes = detector.detect([frame], camera="cam")[0]
+            elapsed[variant] += time.perf_counter() - start
+            detections[variant].append(as_cars(boxes))
+            progress.update(1)
+    rows = []
+    for variant in variants:
+        spec = parse_variant(variant)
+        ap = average_precision(dict(enumerate(detections[variant])), truth, 0.5, frames=range(len(frames)))
+        runtime = spec.runtime or ("opencv" if spec.model == "yolox_nano" else "OpenCV code")
+        rows.append(Row(variant, runtime, spec.precision, spec.size, spec.gflops_per_frame, ap,
+                        1000 * elapsed[variant] / len(frames), detections[variant]))
+    return rows
 
 
 def fp32_of(rows: list[Row], row: Row, runtime: str | None = None) -> Row | None:
@@ -130,8 +142,8 @@ def markdown(rows: list[Row], frames: int, camera: int, calibration: list[int], 
         "AP at IoU 0.5 for cars; the ground truth boxes every vehicle as 'car', so YOLOX keeps COCO",
         "car, bus and truck with NMS across them and every kept box counts as a car (detections with",
         f"score >= {AP_SCORE_THRESHOLD}). ms/frame: whole detect call (letterbox, inference, decoding,",
-        "NMS), batch 1, one thread for every runtime, on this machine. x cv2: ms against cv2.dnn fp32",
-        "at the same size in this run. Agreement: boxes greedy-matched at IoU 0.5 against cv2.dnn fp32",
+        "NMS), batch 1, one thread for every runtime, on this machine, the variants of one size",
+        "interleaved frame by frame. x cv2: ms against cv2.dnn fp32 at the same size in this run. Agreement: boxes greedy-matched at IoU 0.5 against cv2.dnn fp32",
         f"at the same size, mean IoU of the matched boxes (>= {SAME_BOXES_IOU} is 'the same boxes') and",
         "the matched fraction. int8: post-training static quantisation (QDQ, per-channel weights, MinMax)",
         f"calibrated on frames of NGSIM camera(s) {', '.join(map(str, calibration))}; dAP50 is against fp32 on",
@@ -241,11 +253,10 @@ def run(args: argparse.Namespace) -> tuple[str, list[str]]:
     calibration = calibration_traces(args.calibration_cameras) if "int8" in args.precisions else []
     frames = list(read_frames(video, count=args.frames))
     rows: list[Row] = []
+    params = {v: detector_params(v, calibration, args.calibration_frames) for v in variants}
     with tqdm(total=len(variants) * len(frames), unit="frame", desc="detect variants") as progress:
-        for variant in variants:
-            progress.set_postfix_str(variant)
-            rows.append(measure(variant, frames, truth, detector_params(variant, calibration, args.calibration_frames),
-                                progress))
+        for size in dict.fromkeys(parse_variant(v).size for v in variants):  # in order; mog2 has None
+            rows += measure([v for v in variants if parse_variant(v).size == size], frames, truth, params, progress)
     for row in rows:
         reference = fp32_of(rows, row, "opencv")
         if row.size is not None and reference is not None and reference is not row:
