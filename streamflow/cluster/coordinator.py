@@ -58,6 +58,7 @@ from streamflow.recovery.store import Checkpoint, RecoveryStore
 STALL_AFTER_S = 2.0   # every worker quiescent and no progress for this long, incomplete: stalled
 DRAIN_QUIET_S = 1.0   # after an operator failed: quiescent this long means drained
 DRAIN_MAX_S = 15.0    # ... or give up draining after this long
+PING_S = 0.5          # the coordinator pings every member this often (workers drop a silent one)
 
 
 @dataclass
@@ -356,11 +357,18 @@ class Coordinator(Recovering, Reconfiguring, Handover):
             self.record.registered[sender] = body
 
     async def _collect(self, kind: str, timeout: float = 60.0) -> dict[str, Any]:
-        """Wait for `kind` from every member; a failure from any ends the run."""
+        """Wait for `kind` from every member; a failure from any ends the run. Members that have
+        answered are pinged meanwhile: a worker that hears nothing for COORDINATOR_SILENCE_S drops
+        the run, and one slow member (quantising a model at deploy, say) must not make the quick
+        ones give up on a live coordinator."""
         got: dict[str, Any] = {}
         deadline = time.monotonic() + timeout
+        last_ping = time.monotonic()
         while len(got) < len(self.members):
             self._check_health()
+            if time.monotonic() - last_ping >= PING_S:
+                last_ping = time.monotonic()
+                self.broadcast("ping", {"run": self.gen_id})
             if time.monotonic() > deadline:
                 slow = sorted(set(self.members) - got.keys())
                 raise RunFailed(f"no '{kind}' from {', '.join(slow)} within {timeout:.0f} s")
@@ -458,7 +466,7 @@ class Coordinator(Recovering, Reconfiguring, Handover):
         with LiveView(self.plan.name, quiet=self.options.quiet) as view:
             while len(done) < len(self.members):
                 now = time.monotonic()
-                if now - last_ping >= 0.5:
+                if now - last_ping >= PING_S:
                     last_ping = now
                     self.broadcast("ping", {"run": self.gen_id})
                     for name in self.spares:

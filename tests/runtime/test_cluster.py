@@ -117,6 +117,23 @@ def test_every_partition_kind_gives_the_in_process_results(cluster, tmp_path) ->
     assert sum(distributed.values()) > 0
 
 
+def test_one_slow_loading_worker_does_not_make_the_others_drop_the_run(cluster, tmp_path) -> None:
+    """w2 takes 8 s to build its operator, past the 6 s after which a worker gives up on a silent
+    coordinator; the coordinator pings w0 and w1 while it waits, so nobody drops the run."""
+    gen = {"count": 200, "rate_per_s": 2000, "batch_size": 20, "speed": 0, "fields": {"x": {"int": [0, 9]}}}
+    plan = {
+        "version": 1, "name": "slow-load", "epoch": {"unit": "ms", "size": 100}, "workers": workers_block(),
+        "sources": [{"name": "g", "kind": "generator", "placement": [{"worker": "w0"}], **gen}],
+        "operators": [{"name": "slow", "kind": "map", "params": {"fn": {"import": "tests.runtime.slowload:tag"}},
+                       "inputs": [{"from": "g"}], "placement": [{"worker": "w2"}]}],
+        "sinks": [{"name": "out", "from": "slow", "path": "out/slow.jsonl", "worker": "w1"}],
+    }
+    report = cluster.run(plan, folder=tmp_path)
+    assert report["status"] == "completed" and report["failures"] == []
+    lines = (tmp_path / "out" / "slow.jsonl").read_text().splitlines()
+    assert len(lines) == 200 and all(json.loads(line)["slow"] for line in lines)
+
+
 def test_local_cli_runs_the_example_and_matches_in_process(tmp_path) -> None:
     plan = json.loads((REPO / "examples" / "relational" / "plan.json").read_text())
     (tmp_path / "dist").mkdir()
