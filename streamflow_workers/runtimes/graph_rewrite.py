@@ -38,11 +38,11 @@ def _slice_chain(name: str, writers: dict[str, onnx.NodeProto], source: str) -> 
     return chain[::-1]
 
 
-def _phases(model: onnx.ModelProto, concat: onnx.NodeProto, source: str, channels: int) -> list[tuple[int, int, int]] | None:
+def _phases(model: onnx.ModelProto, concat: onnx.NodeProto, writers: dict[str, onnx.NodeProto], source: str,
+            channels: int) -> list[tuple[int, int, int]] | None:
     """(channel, dy, dx) of each concat output channel if the concat is a 2x2 space-to-depth of
     `source`, found by running the slices on a probe whose values name their (c, y, x)."""
     from onnx.reference import ReferenceEvaluator
-    writers = producers(model)
     chains = [_slice_chain(name, writers, source) for name in concat.input]
     if any(c is None or not c for c in chains):
         return None
@@ -105,7 +105,7 @@ def stem_as_conv(model: onnx.ModelProto) -> bool:
     if (attrs.get("group", 1) != 1 or attrs.get("strides", [1, 1]) != [1, 1] or attrs.get("dilations", [1, 1]) != [1, 1]
             or len(set(pads)) != 1 or attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET")):
         return False
-    phases = _phases(model, concat, source, channels)
+    phases = _phases(model, concat, writers, source, channels)
     if phases is None:
         return False
     wide = np.zeros((weight.shape[0], channels, 2 * k, 2 * k), dtype=weight.dtype)
@@ -140,15 +140,14 @@ def output_transpose_to_numpy(model: onnx.ModelProto) -> bool:
     if len(model.graph.output) != 1:
         return False
     output = model.graph.output[0]
-    node = producers(model).get(output.name)
-    if node is None or node.op_type != "Transpose" or len(consumers(model).get(output.name, [])) > 0:
+    readers, writers = consumers(model), producers(model)
+    node = writers.get(output.name)
+    if node is None or node.op_type != "Transpose" or readers.get(output.name):
         return False
     perm = list(_attrs(node).get("perm", []))
-    if not perm:
-        return False
-    producer = producers(model).get(node.input[0])
-    if producer is None:
-        return False
+    producer = writers.get(node.input[0])
+    if not perm or producer is None or len(readers.get(node.input[0], [])) != 1:
+        return False  # the Transpose must be the only reader of what it transposes
     producer.output[list(producer.output).index(node.input[0])] = output.name
     model.graph.node.remove(node)
     dims = list(output.type.tensor_type.shape.dim)

@@ -23,14 +23,16 @@ def focus_model(phases=PHASES, step=2, kernel=3, transpose=True) -> onnx.ModelPr
         parts.append(f"s{k}")
     nodes.append(helper.make_node("Concat", parts, ["stem"], axis=1))
     weight = rng.standard_normal((5, 12, kernel, kernel)).astype(np.float32)
-    inits += [numpy_helper.from_array(weight, "w"), numpy_helper.from_array(rng.standard_normal(5).astype(np.float32), "b")]
+    bias = rng.standard_normal(5).astype(np.float32)
+    inits += [numpy_helper.from_array(weight, "w"), numpy_helper.from_array(bias, "b")]
     pad = kernel // 2
     nodes.append(helper.make_node("Conv", ["stem", "w", "b"], ["conv"], kernel_shape=[kernel, kernel],
                                   pads=[pad] * 4, name="conv0"))
     nodes.append(helper.make_node("Transpose", ["conv"], ["out"], perm=[0, 2, 3, 1]) if transpose
                  else helper.make_node("Identity", ["conv"], ["out"]))
-    graph = helper.make_graph(nodes, "focus", [helper.make_tensor_value_info("img", TensorProto.FLOAT, ["n", 3, "h", "w"])],
-                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)], inits)
+    image = helper.make_tensor_value_info("img", TensorProto.FLOAT, ["n", 3, "h", "w"])
+    graph = helper.make_graph(nodes, "focus", [image], [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)],
+                              inits)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
 
 
@@ -48,7 +50,8 @@ def test_stem_becomes_one_stride_2_conv_with_the_same_output(phases, kernel):
     assert stem_as_conv(model)
     assert [n.op_type for n in model.graph.node] == ["Conv", "Identity"]
     conv = model.graph.node[0]
-    assert conv.input[0] == "img" and {a.name: helper.get_attribute_value(a) for a in conv.attribute}["strides"] == [2, 2]
+    attrs = {a.name: helper.get_attribute_value(a) for a in conv.attribute}
+    assert conv.input[0] == "img" and attrs["strides"] == [2, 2] and attrs["kernel_shape"] == [2 * kernel] * 2
     assert {t.name for t in model.graph.initializer} == {"w__stem_as_conv", "b"}  # the slice constants are gone
     np.testing.assert_allclose(run(model, image), expected, rtol=1e-4, atol=1e-3)
 
