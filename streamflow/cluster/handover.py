@@ -1,7 +1,9 @@
 """Drain, then switch: epochs before e finish under the old plan, epochs from e on run under the
 new one, and keyed state is handed over at e-1 (the coordinator's part of a live switch).
 
-Protocol. When a switch is accepted, the coordinator picks an epoch e past every source's
+Protocol. When a switch is accepted, the workers of the new plan first load its models beside
+the running plan (cluster/preload.py: load-then-switch, which touches no running instance, so
+nothing below depends on it); then, or after PRELOAD_MAX_S, the coordinator picks an epoch e past every source's
 frontier it has seen and asks every worker to pause its sources at e (`pause-sources`). A worker
 checks, between two scheduling steps (so atomically with respect to its sources), that none of
 its source instances may already have emitted at or after e (its capability is still before e);
@@ -115,7 +117,7 @@ class Handover:
     def _switch_due(self) -> bool:
         """Whether the accepted switch can happen now (its checkpoint has committed)."""
         switch = self.switch
-        if switch is None:
+        if switch is None or not self._preloaded_all():  # load the new models first (cluster/preload.py)
             return False
         if "drain" not in switch:
             self._begin_drain()

@@ -43,6 +43,12 @@ class DetectOperator(BatchingOperator):
     def on_start(self) -> None:
         self.load(worker_device(self.plan, self.ctx.worker_name))
 
+    def warm(self, worker_name: str) -> None:
+        """Load the stateless detector into this process's LOADED table before a live switch
+        deploys the plan (streamflow/cluster/preload.py), so on_start finds it loaded."""
+        if self.spec.model != "mog2":
+            self.load(worker_device(self.plan, worker_name))
+
     def load(self, device: str) -> None:
         """Build the detector (and appearance embedder) on `device` (the profiler calls this too).
         Stateless detectors are kept per process: the next generation of a run (after a
