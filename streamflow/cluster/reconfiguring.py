@@ -112,6 +112,7 @@ class Reconfiguring:
                 "expected_cost_per_hour": self.plan.expected.get("cost_per_hour"),
                 "expected_accuracy": self.plan.expected.get("accuracy"),
                 "preload_s": (switch.get("preload") or {}).get("seconds"),
+                "preload_s_by_worker": (switch.get("preload") or {}).get("by_worker"),
                 "drained": bool(switch.get("drained")), "drain_s": (switch.get("drained") or {}).get("drain_s"),
                 "fallback": switch.get("fallback"),
                 "switch_s": None, "output_pause_s": None, "_detected": t0, "_output_stopped": output_stopped})
@@ -126,7 +127,8 @@ class Reconfiguring:
         assert self.switch is not None
         self.switches_asked += 1
         names = self.switch["plan"].workers_used()
-        self.switch["preload"] = {"serial": self.switches_asked, "waiting": set(names), "asked": time.monotonic()}
+        self.switch["preload"] = {"serial": self.switches_asked, "waiting": set(names), "asked": time.monotonic(),
+                                  "by_worker": {}}
         for name in names:
             self.send(name, "preload", {"run": self.gen_id, "switch": self.switches_asked, "plan": self.switch["plan"].raw,
                                         "roles": [name], "source_path": self.switch["plan"].source_path,
@@ -138,6 +140,7 @@ class Reconfiguring:
         if preload is None or body.get("switch") != preload["serial"]:
             return
         preload["waiting"].discard(sender)
+        preload["by_worker"][sender] = body.get("seconds")
         if body.get("error") and not self.options.quiet:
             print(f"switch: {sender} could not preload the new plan ({body['error']}); it loads at the switch",
                   flush=True)

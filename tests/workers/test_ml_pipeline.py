@@ -153,3 +153,30 @@ def test_preloading_a_plan_loads_its_detector_for_the_deployment_that_follows(tm
     op = next(s for s in graph.operators if s.name == "detect").factory()
     op.load("cpu")
     assert op.detector is detect_module.LOADED[new[0]]
+
+
+def test_after_a_switch_the_old_detector_is_unloaded_and_a_preloaded_one_kept(tmp_path) -> None:
+    """Load beside, switch, unload the old: starting the new instance drops the model no started
+    instance uses (the old generation has closed), never one preloaded for a switch to come."""
+    from types import SimpleNamespace
+
+    from streamflow.cluster.preload import warm_plan
+    from streamflow_workers.operators import detect as detect_module
+
+    def instance(variant: str):
+        raw = detect_plan(tmp_path, variant=variant)
+        graph, _ = build_graph(parse_plan(raw))
+        op = next(s for s in graph.operators if s.name == "detect").factory()
+        op.ctx = SimpleNamespace(worker_name="edge-0")
+        return op, raw
+    old, _ = instance("yolox_nano@224")
+    old.on_start()
+    new, new_raw = instance("yolox_nano@192")
+    warm_plan(new_raw, "plan.json", ".", None, ["edge-0"])
+    detect_module.unload_unused()  # the old one runs, the new one is preloaded: both stay
+    assert old.key in detect_module.LOADED and new._key("cpu") in detect_module.LOADED
+    old.on_close()
+    new.on_start()
+    assert old.key not in detect_module.LOADED and new.key in detect_module.LOADED
+    assert new.key not in detect_module.PRELOADED
+    new.on_close()
