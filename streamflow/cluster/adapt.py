@@ -166,8 +166,8 @@ class Controller:
         """Per-record service time of each operator with a variant, from windows with a backlog
         at it: the time its batches took over the records they held (`service_ms_per_record`).
         Only a busy instance shows its capacity: under a CPU quota a frame that comes alone runs
-        in the quota's slack (int8 YOLOX-nano@512 on a 0.25-CPU testbed edge: 70 ms per frame
-        alone, 125-145 ms when frames queued). And per record, not per batch: a batching
+        in the quota's slack (int8 YOLOX-nano@512 on a 0.25-CPU testbed edge: 60-80 ms per frame
+        alone, 140-190 ms when frames queued). And per record, not per batch: a batching
         operator gathers bigger batches the longer its queue (a 4-frame batch is not 4 times
         slower per frame). Without per-record figures (older workers): instances / records per s."""
         for node in plan.nodes:
