@@ -6,7 +6,8 @@ windows in a row; one window when the offered rate over its second half and over
 window, or with records queueing, is over the plan's), or has it too much (the sources offer less than 75 % of it for 16 s, and
 the planner finds a cheaper plan for what they offer)?
 Then it re-plans with the planner's public API at the measured rate (the higher of the window's
-and its second half's, with 10 % headroom),
+and its second half's, with 10 % headroom; a scale-up also for working off the backlog it will
+start with, `_catch_up`),
 using the service times it measured for the variants and workers it ran in place of the
 profiled ones (per record, from windows with a backlog, where the capacity shows; the lower
 median of the last four windows), at the problem's accuracy floor; where no plan meets the floor at that rate it
@@ -41,6 +42,9 @@ UNDER_SHARE = 0.75   # below this share of the planned rate a cheaper plan is lo
 SERVICE_WINDOWS = 4  # windows of service measurements kept per operator
 WARMUP_WINDOWS = 2   # windows after a new generation starts (its replay catching up) not judged
 FLAP_S = 60.0        # a configuration left for overload is not chosen again for overload this soon
+DRAIN_S = 10.0       # a scale-up is planned to work off the backlog it starts with within this
+REACTION_S = 6.0     # decision -> new plan serving, on the testbed: models loaded beside the running
+                     # plan (up to 3.5 s on a 0.25-CPU spare), switch (0.5 s), output pause (2-3 s)
 
 
 @dataclass
@@ -136,7 +140,7 @@ class Controller:
         if self.last_change_t is not None and now_s - self.last_change_t < self.cooldown_s:
             return None
         if self.over >= OVER_WINDOWS:
-            target = max(offered, planned) * HEADROOM
+            target = max(offered, planned) * HEADROOM + self._catch_up(window, plan, offered)
             why = reason or "overload"
         elif self.under >= UNDER_WINDOWS:
             target = max(arrival, 0.1) * HEADROOM
@@ -161,6 +165,23 @@ class Controller:
         self.service.clear()  # the next plan runs other variants and workers
         self.last_change_t = now_s
         return decision
+
+    def _catch_up(self, window: dict[str, Any], plan: Any, offered: float) -> float:
+        """Records per second a scale-up needs on top of the offered rate to work off, within
+        DRAIN_S, the backlog it starts with: the records queued at the operators with a variant,
+        what the running plan falls further behind until the new one serves (offered minus
+        served, for REACTION_S), and the epochs the new plan redoes from the last checkpoint (it
+        switches at once, handover.py; at most one checkpoint interval). Planned at the offered
+        rate alone, a plan with 10 % spare capacity would take ten times the backlog's age to
+        catch up, and the p99 stays over the SLO until it has (a testbed run: a second scale-up)."""
+        variant_ops = [n.name for n in plan.nodes if n.variant is not None]
+        if not variant_ops:
+            return 0.0
+        queued = sum(window["queue"].get(op, 0) * window.get("records_per_batch", {}).get(op, 1.0) for op in variant_ops)
+        served = min(window["rate_per_s"].get(op, 0.0) for op in variant_ops)
+        every = plan.recovery.every_epochs if plan.recovery.enabled else None
+        redo_s = every * plan.epoch_size / 1000 if every and plan.epoch_unit == "ms" else 0.0
+        return (queued + max(0.0, offered - served) * REACTION_S + offered * redo_s) / DRAIN_S
 
     def _measure(self, window: dict[str, Any], plan: Any) -> None:
         """Per-record service time of each operator with a variant, from windows with a backlog
