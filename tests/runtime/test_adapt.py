@@ -220,3 +220,14 @@ def test_service_times_are_measured_only_where_records_queued() -> None:
     assert controller.service == {}
     controller._measure(busy, plan)
     assert controller.service == {"detect": [140.0]}
+
+
+def test_a_p99_over_the_slo_with_nothing_queued_and_the_load_under_the_plan_is_not_acted_on() -> None:
+    """After a switch the records that waited through it complete late: the p99 stays over the
+    SLO for a window or two while nothing queues and the sources offer less than the plan."""
+    plan = current_plan()
+    controller = Controller(PROBLEM, slo_ms=3000)
+    decisions = [controller.observe(window(4.0 * i, 5, 0, 6000), None, plan, 4.0 * i) for i in range(1, 7)]
+    assert decisions == [None] * 6
+    late = [controller.observe(window(28.0 + 4 * i, 5, 6, 6000), None, plan, 28.0 + 4 * i) for i in range(2)]
+    assert late[0] is None and late[1] is not None and "SLO" in late[1].reason  # queueing: it is real
