@@ -53,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 PRELOAD = ("streamflow_workers.runtimes.opencv_dnn", "streamflow_workers.runtimes.onnxruntime_rt",
-           "streamflow_workers.runtimes.derived", "streamflow_workers.variants", "streamflow_workers.kinds", "streamflow.dataflow.kinds",
+           "streamflow_workers.runtimes.derived",
+           "streamflow_workers.variants", "streamflow_workers.kinds", "streamflow.dataflow.kinds",
            "streamflow_workers.detect", "streamflow_workers.embed.histogram", "streamflow_workers.tracking", "streamflow_traces.replay", "streamflow.metrics")
 
 

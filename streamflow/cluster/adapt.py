@@ -3,14 +3,15 @@
 Every window of the live model it asks: is the plan falling behind (the sources offer more
 than the plan was made for, queues grow, or p99 latency to a sink is over the SLO, for two
 windows in a row; one window when the offered rate over its second half and over the whole
-window, or with records queueing, is over the plan's), or has it too much (the sources offer less than 75 % of it for 16 s, and
-the planner finds a cheaper plan for what they offer)?
+window, or with records queueing, is over the plan's), or has it too much (the sources offer
+less than 75 % of it for 16 s, and the planner finds a cheaper plan for what they offer)?
 Then it re-plans with the planner's public API at the measured rate (the higher of the window's
 and its second half's, with 10 % headroom; a scale-up also for working off the backlog it will
 start with, `_catch_up`),
 using the service times it measured for the variants and workers it ran in place of the
 profiled ones (per record, from windows with a backlog, where the capacity shows; the lower
-median of the last four windows), at the problem's accuracy floor; where no plan meets the floor at that rate it
+median of the last four windows), at the problem's accuracy floor; where no plan meets the
+floor at that rate it
 takes the most accurate one that keeps up and says so (graceful degradation). Hysteresis: no
 decision within `cooldown_s` of the last adaptation; the first windows of a new generation (its
 replay from the checkpoint catching up) are neither judged nor measured; a condition must hold
@@ -187,7 +188,8 @@ class Controller:
         variant_ops = [n.name for n in plan.nodes if n.variant is not None]
         if not variant_ops:
             return 0.0
-        queued = sum(window["queue"].get(op, 0) * window.get("records_per_batch", {}).get(op, 1.0) for op in variant_ops)
+        per_batch = window.get("records_per_batch", {})
+        queued = sum(window["queue"].get(op, 0) * per_batch.get(op, 1.0) for op in variant_ops)
         served = min(window["rate_per_s"].get(op, 0.0) for op in variant_ops)
         every = plan.recovery.every_epochs if plan.recovery.enabled else None
         redo_s = every * plan.epoch_size / 1000 if every and plan.epoch_unit == "ms" else 0.0

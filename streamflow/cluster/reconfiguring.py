@@ -129,10 +129,11 @@ class Reconfiguring:
         names = self.switch["plan"].workers_used()
         self.switch["preload"] = {"serial": self.switches_asked, "waiting": set(names), "asked": time.monotonic(),
                                   "by_worker": {}}
+        plan = self.switch["plan"]
         for name in names:
-            self.send(name, "preload", {"run": self.gen_id, "switch": self.switches_asked, "plan": self.switch["plan"].raw,
-                                        "roles": [name], "source_path": self.switch["plan"].source_path,
-                                        "base_dir": self.switch["plan"].base_dir, "speed": self.plan.speed})
+            self.send(name, "preload", {"run": self.gen_id, "switch": self.switches_asked, "plan": plan.raw,
+                                        "roles": [name], "source_path": plan.source_path,
+                                        "base_dir": plan.base_dir, "speed": self.plan.speed})
 
     def _preloaded(self, sender: str, body: dict[str, Any]) -> None:
         """A worker has loaded the new plan's models (or failed to: its deployment will load them)."""

@@ -132,7 +132,8 @@ class YoloxDetector:
             if not path.is_file():
                 raise ModelLoadError(f"model file not found: {path}")
             if not calibration:
-                raise ModelLoadError("int8 calibration needs trace folders ('calibration' parameter or the upstream source)")
+                raise ModelLoadError("int8 calibration needs trace folders ('calibration' parameter or the "
+                                     "upstream source)")
             path = int8_model_of_traces(path, size, [str(c) for c in calibration], calibration_frames, lambda: [
                 letterbox(f, size)[0][None] for f in frames_of(calibration, calibration_frames)])
         self.runtime = load_runtime(runtime, path, device, precision)
