@@ -52,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-PRELOAD = ("streamflow_workers.runtimes.opencv_dnn", "streamflow_workers.variants", "streamflow_workers.kinds", "streamflow.dataflow.kinds",
+PRELOAD = ("streamflow_workers.runtimes.opencv_dnn", "streamflow_workers.runtimes.onnxruntime_rt",
+           "streamflow_workers.runtimes.derived",
+           "streamflow_workers.variants", "streamflow_workers.kinds", "streamflow.dataflow.kinds",
            "streamflow_workers.detect", "streamflow_workers.embed.histogram", "streamflow_workers.tracking", "streamflow_traces.replay", "streamflow.metrics")
 
 
@@ -63,6 +65,10 @@ def preload() -> None:
     the heartbeat) and would delay the first run's first frames."""
     import importlib
     import pkgutil
+    try:  # the runtime a re-planned variant most often names (:ort); its import is the slowest
+        importlib.import_module("onnxruntime")
+    except ImportError:
+        pass
     for name in PRELOAD:
         module = importlib.import_module(name)
         for sub in pkgutil.iter_modules(getattr(module, "__path__", [])):

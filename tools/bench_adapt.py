@@ -8,8 +8,9 @@
    drained to the switch epoch (cluster/handover.py) or fell back to replaying from a periodic
    checkpoint, and records lost and duplicated against a static run. `--switches N` runs of it.
 2. With --testbed (root): examples/adaptive on the testbed of examples/traffic/infra.json with
-   --adapt: reaction time (cameras 3 and 4 join at stream second 10 -> the first new plan
-   active), the output pause of each switch, frames lost and duplicated over (camera, frame
+   --adapt: reaction time (cameras 3 and 4 join at stream second 8, on the replay's clock ->
+   the first new plan active), the time the new models took to load beside the running plan
+   and the output pause of each switch, frames lost and duplicated over (camera, frame
    index) in the detections sink (examples/adaptive/check.py). Brings the testbed up and down.
 
 Each switch runs twice, with the drain protocol and with the fallback that switches at the next
@@ -94,14 +95,16 @@ def testbed_run() -> None:
         sh("streamflow", "testbed", "down")
     report = json.loads(report_path.read_text())
     plan = json.loads((REPO / "examples" / "adaptive" / "plan.json").read_text())
-    step = min(c["start_s"] for c in plan["sources"][0]["schedule"]["cameras"].values())
+    from streamflow_traces.schedule import parse_schedule
+    raw = plan["sources"][0]["schedule"]
+    step = parse_schedule(raw).due(min(c["start_s"] for c in raw["cameras"].values()))
     ups = [a for a in report["adaptations"] if "at_s" in a and a["at_s"] >= step]
     print(f"adaptive on the testbed: {len(report['adaptations'])} adaptations; reaction time (load step at "
           f"{step:g} s -> new plan active): {ups[0]['at_s'] - step + (ups[0].get('switch_s') or 0):.1f} s"
           if ups else "adaptive on the testbed: no adaptation")
     for a in report["adaptations"]:
-        print(f"  at {a['at_s']:.1f} s: {a.get('reason')} -> {a.get('summary')}; switch {a.get('switch_s')} s, "
-              f"output pause {a.get('output_pause_s')} s")
+        print(f"  at {a['at_s']:.1f} s: {a.get('reason')} -> {a.get('summary')}; models loaded beside the running "
+              f"plan in {a.get('preload_s')} s, switch {a.get('switch_s')} s, output pause {a.get('output_pause_s')} s")
     print("  " + check.stdout.strip().replace("\n", "\n  "))
 
 

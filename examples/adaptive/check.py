@@ -30,12 +30,14 @@ def expected_frames(plan: dict) -> Counter:
 
 
 def print_reaction(report: dict, plan: dict, windows: list[dict], slo: float | None) -> None:
-    """The acceptance figures: the first adaptation after the load step (stream seconds since the
-    sources started, to the new plan active), p99 in the windows after it, and the return to the
-    cheaper configuration after the load drops."""
-    cameras = plan["sources"][0].get("schedule", {}).get("cameras", {})
-    starts = [c["start_s"] for c in cameras.values() if "start_s" in c]
-    stops = [c["stop_s"] for c in cameras.values() if "stop_s" in c]
+    """The acceptance figures: the first adaptation after the load step (seconds since the sources
+    started: the schedule's stream seconds on the replay's clock, to the new plan active), p99 in
+    the windows after it, and the return to the cheaper configuration after the load drops."""
+    raw = plan["sources"][0].get("schedule", {})
+    schedule = parse_schedule(raw)
+    cameras = raw.get("cameras", {})
+    starts = [schedule.due(c["start_s"]) for c in cameras.values() if "start_s" in c]
+    stops = [schedule.due(c["stop_s"]) for c in cameras.values() if "stop_s" in c]
     done = [a for a in report.get("adaptations", []) if "at_s" in a and "refused" not in a]
     base_cost = plan.get("expected", {}).get("cost_per_hour")
     if starts:

@@ -144,6 +144,7 @@ class Coordinator(Recovering, Reconfiguring, Handover):
         self.pending_event: dict[str, Any] | None = None  # the last recovery or switch, until output resumes
         self.spare_seq = 0
         self.switch: dict[str, Any] | None = None  # an accepted reconfiguration, until it is done
+        self.switches_asked = 0  # serial of the last switch whose models the workers were asked to preload
         self.model = LiveModel()
         self.status = "starting"
         self.endpoints = Endpoints(self, options.http_host, options.metrics_port, options.ui_port)
@@ -213,7 +214,8 @@ class Coordinator(Recovering, Reconfiguring, Handover):
                 self._note_output_resumed()
             return None
         kind, body = validate.control(frames, validate.TO_COORDINATOR)
-        if kind not in ("register", "reconfigure", "bye") and sender not in self.members:
+        if kind not in ("register", "reconfigure", "bye") and sender not in self.members \
+                and not (kind == "preloaded" and sender in self.spares):  # spares load a plan that will use them
             raise validate.Invalid(f"{kind} from a process that is not a member of this run")
         self.heartbeats[sender] = time.monotonic()
         if kind == "register" and sender not in self.members and isinstance(body, dict):
@@ -498,6 +500,8 @@ class Coordinator(Recovering, Reconfiguring, Handover):
                     self._note_quiescence(sender, body["stats"])
                 elif kind == "sources-paused":
                     self._sources_paused(sender, body)
+                elif kind == "preloaded":
+                    self._preloaded(sender, body)
                 elif kind == "done":
                     done.add(sender)
                     self.members[sender].state = "done"

@@ -1,19 +1,22 @@
 """Drain, then switch: epochs before e finish under the old plan, epochs from e on run under the
 new one, and keyed state is handed over at e-1 (the coordinator's part of a live switch).
 
-Protocol. When a switch is accepted, the coordinator picks an epoch e past every source's
-frontier it has seen and asks every worker to pause its sources at e (`pause-sources`). A worker
-checks, between two scheduling steps (so atomically with respect to its sources), that none of
-its source instances may already have emitted at or after e (its capability is still before e);
-if so it pauses them all and answers with no late epochs, else it pauses none and answers with
-the late instances' epochs, and the coordinator asks again with a later e (a few times, then it
-falls back to switching at the next periodic checkpoint and replaying from it, `recovery`'s
-protocol). A paused source emits every epoch before e as usual; the first batch at or after e
-it holds back and moves its capability to e instead. Once every worker has paused, the
-coordinator announces a checkpoint at e-1 (`drain-checkpoint`; Checkpointer.announce). The old
-plan drains: epochs before e complete everywhere, sinks write them, stateful instances snapshot
-e-1. When that checkpoint has committed, the coordinator aborts the generation and deploys the
-new plan from it (re-sharding keyed state, recovery/reshard.py); sources resume at e.
+Protocol. When a switch is accepted, the workers of the new plan first load its models beside
+the running plan (cluster/preload.py: load-then-switch, which touches no running instance, so
+nothing below depends on it); then, or after PRELOAD_MAX_S, the coordinator picks an epoch e
+past every source's frontier it has seen and asks every worker to pause its sources at e
+(`pause-sources`). A worker checks, between two scheduling steps (so atomically with respect to
+its sources), that none of its source instances may already have emitted at or after e (its
+capability is still before e); if so it pauses them all and answers with no late epochs, else it
+pauses none and answers with the late instances' epochs, and the coordinator asks again with a
+later e (a few times, then it falls back to switching at the next periodic checkpoint and
+replaying from it, `recovery`'s protocol). A paused source emits every epoch before e as usual;
+the first batch at or after e it holds back and moves its capability to e instead. Once every
+worker has paused, the coordinator announces a checkpoint at e-1 (`drain-checkpoint`;
+Checkpointer.announce). The old plan drains: epochs before e complete everywhere, sinks write
+them, stateful instances snapshot e-1. When that checkpoint has committed, the coordinator
+aborts the generation and deploys the new plan from it (re-sharding keyed state,
+recovery/reshard.py); sources resume at e.
 
 Why it is safe. (1) Nothing of epoch e or later exists in the old generation when the
 checkpoint at e-1 is announced: every source instance has promised (capability checked before
@@ -115,7 +118,7 @@ class Handover:
     def _switch_due(self) -> bool:
         """Whether the accepted switch can happen now (its checkpoint has committed)."""
         switch = self.switch
-        if switch is None:
+        if switch is None or not self._preloaded_all():  # load the new models first (cluster/preload.py)
             return False
         if "drain" not in switch:
             self._begin_drain()

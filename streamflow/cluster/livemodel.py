@@ -36,9 +36,11 @@ class LiveModel:
 
     def _reset_window(self) -> None:
         self.records: dict[str, float] = {}
+        self.arrivals: list[tuple[float, str, str, float]] = []  # (when, role, op, records) as stats came in
         self.batches: dict[str, float] = {}
         self.busy: dict[str, float] = {}
         self.service: dict[str, list[float]] = {}
+        self.served: dict[str, int] = {}  # records the service samples covered
         self.latency: dict[str, list[float]] = {}
         self.queue: dict[str, dict[str, int]] = {}
         self.instances: dict[str, set[str]] = {}
@@ -57,11 +59,13 @@ class LiveModel:
 
     def add_stats(self, role: str, stats: dict[str, Any]) -> None:
         for op, st in stats.get("ops", {}).items():
-            counted = st.get("records") or st.get("records_out", 0)
-            self.records[op] = self.records.get(op, 0) + self._delta((role, op, "records"), counted)
+            counted = self._delta((role, op, "records"), st.get("records") or st.get("records_out", 0))
+            self.records[op] = self.records.get(op, 0) + counted
+            self.arrivals.append((time.monotonic(), role, op, counted))
             self.batches[op] = self.batches.get(op, 0) + self._delta((role, op, "batches"), st.get("batches", 0))
             self.busy[op] = self.busy.get(op, 0.0) + self._delta((role, op, "busy"), st.get("busy_s", 0.0))
             self.service.setdefault(op, []).extend(st.get("service_ms", []))
+            self.served[op] = self.served.get(op, 0) + int(st.get("service_records", 0))
             if st.get("latency_ms"):
                 self.latency.setdefault(op, []).extend(st["latency_ms"])
             self.queue.setdefault(op, {})[role] = st.get("queue", 0)
@@ -73,6 +77,24 @@ class LiveModel:
             link = f"{role} -> {peer}"
             self.link_bytes[link] = self.link_bytes.get(link, 0) + (nbytes - last if nbytes >= last else nbytes)
 
+    def _recent_rates(self, since: float) -> dict[str, float]:
+        """Records per second of each operator over the window's second half, where a load step
+        shows before it moves the whole window: per instance, the counts its stats messages
+        brought from `since` on, over the time since its last message before that."""
+        out: dict[str, float] = {}
+        streams: dict[tuple[str, str], list[tuple[float, float]]] = {}
+        for t, role, op, n in self.arrivals:
+            streams.setdefault((role, op), []).append((t, n))
+        for (_role, op), msgs in streams.items():
+            later = [(t, n) for t, n in msgs if t > since]
+            before = [t for t, _n in msgs if t <= since]
+            if not later:
+                continue
+            start = before[-1] if before else self.window_start
+            if later[-1][0] > start:
+                out[op] = round(out.get(op, 0.0) + sum(n for _t, n in later) / (later[-1][0] - start), 3)
+        return out
+
     def tick(self, context: dict[str, Any]) -> dict[str, Any] | None:
         """Close the window when it is due; `context` (variants, workers, cost, generation) is
         recorded with it. Returns the closed window."""
@@ -83,11 +105,15 @@ class LiveModel:
         window = {
             "t_s": round(now - self.t0, 3), "span_s": round(span, 3),
             "rate_per_s": {op: round(n / span, 3) for op, n in self.records.items()},
+            "recent_rate_per_s": self._recent_rates(now - span / 2),
             "utilization": {op: round(self.busy[op] / (span * max(1, len(self.instances.get(op, ())))), 4)
                             for op in self.busy},
             "service_ms": {op: {"p50": _p(s, 50), "p99": _p(s, 99)} for op, s in self.service.items() if s},
             "records_per_batch": {op: round(self.records[op] / self.batches[op], 3)
                                   for op in self.batches if self.batches[op]},
+            # a model batch gathers many channel batches: time served / records served, not p50 / records_per_batch
+            "service_ms_per_record": {op: round(sum(s) / self.served[op], 3)
+                                      for op, s in self.service.items() if s and self.served.get(op)},
             "queue": {op: sum(q.values()) for op, q in self.queue.items()},
             "latency_ms": {op: {"p50": _p(s, 50), "p99": _p(s, 99), "n": len(s)} for op, s in self.latency.items()},
             "link_bytes_per_s": {k: round(v / span, 1) for k, v in self.link_bytes.items() if v},

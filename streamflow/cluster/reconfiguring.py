@@ -48,6 +48,7 @@ class Reconfiguring:
             reply("reconfigure-refused", f"reconfigure: {str(exc).splitlines()[0]}")
             return
         self.switch = switch
+        self._begin_preload()
         reply("reconfigure-accepted", f"switching to {switch['plan'].name!r}: the running plan drains to an "
                                       f"epoch boundary, the new one starts there")
 
@@ -110,6 +111,8 @@ class Reconfiguring:
                 "requested_s_before": round(t0 - switch["requested"], 3),
                 "expected_cost_per_hour": self.plan.expected.get("cost_per_hour"),
                 "expected_accuracy": self.plan.expected.get("accuracy"),
+                "preload_s": (switch.get("preload") or {}).get("seconds"),
+                "preload_s_by_worker": (switch.get("preload") or {}).get("by_worker"),
                 "drained": bool(switch.get("drained")), "drain_s": (switch.get("drained") or {}).get("drain_s"),
                 "fallback": switch.get("fallback"),
                 "switch_s": None, "output_pause_s": None, "_detected": t0, "_output_stopped": output_stopped})
@@ -117,6 +120,46 @@ class Reconfiguring:
             if not self.options.quiet:
                 how = "drained to" if switch.get("drained") else "from"
                 print(f"reconfigured to {self.plan.name!r} {how} checkpoint epoch {c}", flush=True)
+
+    def _begin_preload(self) -> None:
+        """Ask every worker of the new plan to load its models now, beside the running plan
+        (cluster/preload.py); the switch waits for them (`_preloaded_all`)."""
+        assert self.switch is not None
+        self.switches_asked += 1
+        names = self.switch["plan"].workers_used()
+        self.switch["preload"] = {"serial": self.switches_asked, "waiting": set(names), "asked": time.monotonic(),
+                                  "by_worker": {}}
+        plan = self.switch["plan"]
+        for name in names:
+            self.send(name, "preload", {"run": self.gen_id, "switch": self.switches_asked, "plan": plan.raw,
+                                        "roles": [name], "source_path": plan.source_path,
+                                        "base_dir": plan.base_dir, "speed": self.plan.speed})
+
+    def _preloaded(self, sender: str, body: dict[str, Any]) -> None:
+        """A worker has loaded the new plan's models (or failed to: its deployment will load them)."""
+        preload = self.switch.get("preload") if self.switch else None
+        if preload is None or body.get("switch") != preload["serial"]:
+            return
+        preload["waiting"].discard(sender)
+        preload["by_worker"][sender] = body.get("seconds")
+        if body.get("error") and not self.options.quiet:
+            print(f"switch: {sender} could not preload the new plan ({body['error']}); it loads at the switch",
+                  flush=True)
+
+    def _preloaded_all(self) -> bool:
+        """The new plan's models are loaded everywhere, or PRELOAD_MAX_S has passed."""
+        from streamflow.cluster.preload import PRELOAD_MAX_S
+        preload = self.switch.get("preload") if self.switch else None
+        if preload is None or "seconds" in preload:
+            return True
+        waited = time.monotonic() - preload["asked"]
+        if preload["waiting"] and waited < PRELOAD_MAX_S:
+            return False
+        preload["seconds"] = round(waited, 3)
+        if preload["waiting"] and not self.options.quiet:
+            print(f"switch: {', '.join(sorted(preload['waiting']))} still loading after {PRELOAD_MAX_S:g} s; "
+                  f"switching anyway", flush=True)
+        return True
 
     # adaptation ----------------------------------------------------------------------------------
     def _close_window(self, running: bool) -> None:
@@ -148,6 +191,7 @@ class Reconfiguring:
                 "to_variants": variants_of(plan), "from_cost_per_hour": self.plan.expected.get("cost_per_hour"),
                 "from_accuracy": self.plan.expected.get("accuracy")}
         self.switch = {**switch, "decision": info, "urgent": decision.scale_up}
+        self._begin_preload()
         if not self.options.quiet:
             print(f"adapt at {window['t_s']:.0f} s: {decision.reason}; switching to {summarize(plan)}"
                   f"{' (degraded)' if decision.degraded else ''}", flush=True)

@@ -16,11 +16,12 @@ def worker_stats(worker: Worker, transport: Any = None) -> dict[str, Any]:
         st = slot.stats
         samples, st.service_ms = st.service_ms, []
         latency, st.latency_ms = st.latency_ms, []
+        served, st.served = st.served, 0
         ops[slot.name] = {
             "records": st.records, "batches": st.batches, "records_out": st.records_out,
             "batches_out": st.batches_out,
             "busy_s": round(st.busy_s, 6), "queue": sum(len(q) for q in slot.queues),
-            "service_ms": [round(x, 4) for x in samples],
+            "service_ms": [round(x, 4) for x in samples], "service_records": served,
             "latency_ms": [round(x, 3) for x in latency],
         }
     out: dict[str, Any] = {"ops": ops, "steps": worker.steps, "quiescent": worker.quiescent(),

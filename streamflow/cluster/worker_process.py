@@ -146,6 +146,9 @@ class WorkerDaemon:
                 self.contacted = True
                 if kind == "shutdown":
                     break
+                if kind == "preload":
+                    self._preload(body)
+                    continue
                 if kind == "deploy":
                     over = await self._deployment(body)
                     if self.once and over:
@@ -318,6 +321,8 @@ class WorkerDaemon:
                     if kind == "drain":
                         for worker in workers:
                             worker.drain()
+                    elif kind == "preload":
+                        self._preload(body)
                     elif body is not None and body.get("run") == run_id:
                         self._handover(run_id, kind, body, workers)
                 elif now - self.last_contact > COORDINATOR_SILENCE_S:
@@ -368,6 +373,15 @@ class WorkerDaemon:
         elif kind == "resume-sources":
             for worker in workers:
                 worker.pause_sources(math.inf)
+
+    def _preload(self, body: dict[str, Any]) -> None:
+        """Load the next plan's models beside the running ones (cluster/preload.py); answer
+        `preloaded` from the event loop when done."""
+        from streamflow.cluster.preload import preload_in_thread
+        loop = asyncio.get_running_loop()
+        roles = [r for r in body["roles"] if isinstance(r, str)] or [self.info.name]
+        preload_in_thread(body, roles, lambda answer: loop.call_soon_threadsafe(
+            lambda: None if self.stopping else self.send("preloaded", {**answer, "run": body.get("run")})))
 
     def _send_stats(self, run_id: str, parts: list[tuple[Worker, ZmqTransport]]) -> None:
         for worker, transport in parts:

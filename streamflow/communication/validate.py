@@ -86,6 +86,7 @@ TO_COORDINATOR: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "snapshot": ({"run": STR, "epoch": INT, "op": STR, "instance": INT, "state": BYTES}, {"notify": LIST}),
     "reconfigure": ({"plan": DICT}, {"source_path": STR, "base_dir": STR}),
     "sources-paused": ({"run": STR, "epoch": INT}, {"late": LIST}),
+    "preloaded": ({"switch": INT}, {"run": OPT_STR, "warmed": LIST, "seconds": NUM, "error": OPT_STR}),
 }
 TO_WORKER: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "deploy": ({"run": STR, "plan": DICT}, {"roles": LIST, "states": DICT, "source_path": STR, "base_dir": STR,
@@ -101,6 +102,8 @@ TO_WORKER: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "pause-sources": ({"run": STR, "epoch": INT}, {}),
     "drain-checkpoint": ({"run": STR, "epoch": INT}, {}),
     "resume-sources": (RUN, {}),
+    "preload": ({"switch": INT, "plan": DICT, "roles": LIST}, {"run": OPT_STR, "source_path": STR, "base_dir": STR,
+                                                              "speed": (int, float, type(None))}),
     "shutdown": ({}, {}),
 }
 

@@ -229,9 +229,12 @@ class OperatorContext:
         """Fail the run from a callback (work that finished off the loop raised)."""
         self._slot.fail(exc)
 
-    def observe_service(self, ms: float) -> None:
-        """Report the time one batch took (operators that work off the loop measure themselves)."""
-        self._slot.stats.service_ms.append(ms)
+    def observe_service(self, ms: float, records: int = 1) -> None:
+        """Report the time one batch of `records` took (operators that work off the loop, or
+        gather their own batches, measure themselves)."""
+        stats = self._slot.stats
+        stats.service_ms.append(ms)
+        stats.served += records
 
     def observe_latency(self, ms: float) -> None:
         """Report one end-to-end record latency (sinks; the run report gives p50/p99)."""

@@ -62,7 +62,7 @@ class OperatorStats:
     """Counters a run report and the metrics are built from: batches and records in and out,
     busy time; updated per batch, never per record."""
 
-    __slots__ = ("batches", "records", "busy_s", "records_out", "batches_out", "service_ms", "latency_ms")
+    __slots__ = ("batches", "records", "busy_s", "records_out", "batches_out", "service_ms", "served", "latency_ms")
 
     def __init__(self) -> None:
         self.batches = 0
@@ -70,7 +70,8 @@ class OperatorStats:
         self.records_out = 0
         self.batches_out = 0
         self.busy_s = 0.0
-        self.service_ms: list[float] = []
+        self.service_ms: list[float] = []  # one sample per batch served (taken by each stats message)
+        self.served = 0  # records the samples in service_ms covered (a model batch may gather many)
         self.latency_ms: list[float] = []
 
 
@@ -500,6 +501,7 @@ class Worker:
                         t = time.perf_counter()
                         handler(epoch, batch, output)
                         service.append((time.perf_counter() - t) * 1e3)
+                        stats.served += len(batch)
                         stats.batches += 1
                         stats.records += len(batch)
                         key = (loc, epoch)

@@ -128,11 +128,15 @@ class YoloxDetector:
         path = Path(model or model_path(MODEL_FILE))
         if precision == "int8":
             from streamflow_workers.detect.calibration import calibration_frames as frames_of
-            from streamflow_workers.runtimes.derived import int8_model
+            from streamflow_workers.runtimes.derived import int8_model_of_traces
             if not path.is_file():
                 raise ModelLoadError(f"model file not found: {path}")
-            blobs = [letterbox(f, size)[0][None] for f in frames_of(calibration or [], calibration_frames)]
-            path = int8_model(path, blobs, activations=runtime == "onnxruntime")
+            if not calibration:
+                raise ModelLoadError("int8 calibration needs trace folders ('calibration' parameter or the "
+                                     "upstream source)")
+            path = int8_model_of_traces(path, size, [str(c) for c in calibration], calibration_frames, lambda: [
+                letterbox(f, size)[0][None] for f in frames_of(calibration, calibration_frames)],
+                activations=runtime == "onnxruntime")
         self.runtime = load_runtime(runtime, path, device, precision)
 
     @property

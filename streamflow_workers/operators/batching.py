@@ -81,7 +81,7 @@ class BatchingOperator(Operator):
             results, ms = future.result()
             if len(results) != len(group):
                 raise RuntimeError(f"process returned {len(results)} results for {len(group)} records")
-            self.ctx.observe_service(ms)
+            self.ctx.observe_service(ms, len(group))
             self.batches_run += 1
             by_epoch: dict[int, list[Any]] = {}
             for (epoch, _r), out in zip(group, results):

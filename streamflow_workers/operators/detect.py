@@ -20,6 +20,18 @@ from streamflow_workers.operators.common import batch_params, class_list, one_li
 from streamflow_workers.operators.trace_source import frame_image
 
 LOADED: dict[tuple[str, ...], Any] = {}  # stateless detectors loaded in this process
+RUNNING: dict[tuple[str, ...], int] = {}  # LOADED key -> started instances using it
+PRELOADED: set[tuple[str, ...]] = set()  # loaded for a switch whose instances have not started
+
+
+def unload_unused() -> list[tuple[str, ...]]:
+    """Drop the detectors no started instance uses and no pending switch loaded: after a live
+    switch, the old variant's model (the old generation has closed before the new one starts)."""
+    gone = [k for k in list(LOADED) if not RUNNING.get(k) and k not in PRELOADED]  # list(): a preload may add
+    for key in gone:
+        del LOADED[key]
+    return gone
+
 
 DETECT_PARAMS = ("runtime", "classes", "score_threshold", "nms_threshold", "agnostic_nms", "keep_frame", "batch",
                  "variant", "model", "appearance", "region", "min_size", "calibration")
@@ -39,21 +51,45 @@ class DetectOperator(BatchingOperator):
         self.region, self.min_size = region, min_size
         self.detector: Any = None
         self.embedder: Any = None
+        self.key: tuple[str, ...] | None = None  # this instance's entry in LOADED
+        self.running = False
 
     def on_start(self) -> None:
         self.load(worker_device(self.plan, self.ctx.worker_name))
+        if self.key is not None:
+            RUNNING[self.key] = RUNNING.get(self.key, 0) + 1
+            self.running = True
+            PRELOADED.discard(self.key)
+            unload_unused()
+
+    def on_close(self) -> None:
+        super().on_close()
+        if self.running and self.key is not None:
+            RUNNING[self.key] -= 1  # still loaded: the next generation may run it again
+            self.running = False
+
+    def warm(self, worker_name: str) -> None:
+        """Load the stateless detector into this process's LOADED table before a live switch
+        deploys the plan (streamflow/cluster/preload.py), so on_start finds it loaded."""
+        if self.spec.model != "mog2":
+            device = worker_device(self.plan, worker_name)
+            PRELOADED.add(self._key(device))  # before it is in LOADED: unload_unused may run meanwhile
+            self.load(device)
+
+    def _key(self, device: str) -> tuple[str, ...]:
+        from streamflow_workers.runtimes import threads
+        return (self.spec.base, self.runtime, device, str(threads()),
+                json.dumps(self.options, sort_keys=True, default=str))
 
     def load(self, device: str) -> None:
         """Build the detector (and appearance embedder) on `device` (the profiler calls this too).
         Stateless detectors are kept per process: the next generation of a run (after a
         recovery or a reconfiguration) reuses the loaded model instead of loading it again."""
-        from streamflow_workers.runtimes import threads
         from streamflow_workers.variants import build_detector, build_embedder
         if self.spec.model == "mog2":  # a background model per camera: state, never shared
             self.detector = build_detector(self.spec.base, self.runtime, device, **self.options)
         else:
-            key = (self.spec.base, self.runtime, device, str(threads()),
-                   json.dumps(self.options, sort_keys=True, default=str))
+            key = self.key = self._key(device)
             self.detector = LOADED.get(key)
             if self.detector is None:
                 self.detector = LOADED[key] = build_detector(self.spec.base, self.runtime, device, **self.options)

@@ -136,3 +136,47 @@ def test_region_and_appearance_params(tmp_path) -> None:
     for r in got:
         emb = np.asarray(r["embeddings"])
         assert emb.shape == (len(r["boxes"]), 56) and np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-5)
+
+
+def test_preloading_a_plan_loads_its_detector_for_the_deployment_that_follows(tmp_path) -> None:
+    """Load-then-switch (streamflow/cluster/preload.py): the detector a worker will run is in the
+    process's LOADED table before the deployment, and on_start then takes that object."""
+    from streamflow.cluster.preload import warm_plan
+    from streamflow_workers.operators import detect as detect_module
+    raw = detect_plan(tmp_path, variant="yolox_nano@256")
+    before = set(detect_module.LOADED)
+    assert warm_plan(raw, "plan.json", ".", None, ["other-worker"]) == []  # nothing placed there
+    assert warm_plan(raw, "plan.json", ".", None, ["edge-0"]) == ["detect"]
+    new = [k for k in detect_module.LOADED if k not in before]
+    assert len(new) == 1 and new[0][0] == "yolox_nano@256"
+    graph, _ = build_graph(parse_plan(raw))
+    op = next(s for s in graph.operators if s.name == "detect").factory()
+    op.load("cpu")
+    assert op.detector is detect_module.LOADED[new[0]]
+
+
+def test_after_a_switch_the_old_detector_is_unloaded_and_a_preloaded_one_kept(tmp_path) -> None:
+    """Load beside, switch, unload the old: starting the new instance drops the model no started
+    instance uses (the old generation has closed), never one preloaded for a switch to come."""
+    from types import SimpleNamespace
+
+    from streamflow.cluster.preload import warm_plan
+    from streamflow_workers.operators import detect as detect_module
+
+    def instance(variant: str):
+        raw = detect_plan(tmp_path, variant=variant)
+        graph, _ = build_graph(parse_plan(raw))
+        op = next(s for s in graph.operators if s.name == "detect").factory()
+        op.ctx = SimpleNamespace(worker_name="edge-0")
+        return op, raw
+    old, _ = instance("yolox_nano@224")
+    old.on_start()
+    new, new_raw = instance("yolox_nano@192")
+    warm_plan(new_raw, "plan.json", ".", None, ["edge-0"])
+    detect_module.unload_unused()  # the old one runs, the new one is preloaded: both stay
+    assert old.key in detect_module.LOADED and new._key("cpu") in detect_module.LOADED
+    old.on_close()
+    new.on_start()
+    assert old.key not in detect_module.LOADED and new.key in detect_module.LOADED
+    assert new.key not in detect_module.PRELOADED
+    new.on_close()
