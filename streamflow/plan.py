@@ -128,6 +128,16 @@ def load_plan(path: str | Path, speed: float | None = None) -> Plan:
         raise PlanError(f"{path}: {exc}") from None
 
 
+def partition_of(edge: dict[str, Any], path: str) -> str | None:
+    """An input's (or a sink's) `partition`, checked: None leaves the kind's default."""
+    partition = edge.get("partition")
+    if partition is not None and partition not in PARTITIONS:
+        raise PlanError(f"{path}.partition: expected one of {', '.join(PARTITIONS)}, got {partition!r}")
+    if partition == "hash" and "key" not in edge:
+        raise PlanError(f"{path}.key: a hash partition needs a key")
+    return partition
+
+
 def parse_plan(raw: Any, source_path: str = "plan.json", speed: float | None = None,
                base_dir: str = ".") -> Plan:
     """Validate a plan document (without the file-name prefix on errors)."""
@@ -216,11 +226,7 @@ def parse_plan(raw: Any, source_path: str = "plan.json", speed: float | None = N
         for j, inp in enumerate(C.lst(C.req(o, "inputs", p), f"{p}.inputs")):
             q = f"{p}.inputs[{j}]"
             inp = {"from": inp} if isinstance(inp, str) else C.obj(inp, q)
-            partition = inp.get("partition")
-            if partition is not None and partition not in PARTITIONS:
-                raise PlanError(f"{q}.partition: expected one of {', '.join(PARTITIONS)}, got {partition!r}")
-            if partition == "hash" and "key" not in inp:
-                raise PlanError(f"{q}.key: a hash partition needs a key")
+            partition = partition_of(inp, q)
             routes = inp.get("routes")
             if routes is not None:
                 for sender, row in C.obj(routes, f"{q}.routes").items():
@@ -252,14 +258,16 @@ def parse_plan(raw: Any, source_path: str = "plan.json", speed: float | None = N
         sname = C.string(C.req(s, "name", p), f"{p}.name")
         claim(sname, p)
         src = C.string(C.req(s, "from", p), f"{p}.from")
-        params = {k: v for k, v in s.items() if k not in ("name", "kind", "from", "worker", "placement", "params")}
+        params = {k: v for k, v in s.items()
+                  if k not in ("name", "kind", "from", "worker", "placement", "params", "partition", "key")}
         params.update(C.obj(s.get("params", {}), f"{p}.params"))
         params.pop("port", None)
         port = s.get("port", 0)
         if not isinstance(port, int) or port < 0:
             raise PlanError(f"{p}.port: expected an output port number, got {port!r}")
         plan.nodes.append(NodePlan(sname, "sink", s.get("kind", "jsonl"), p, params,
-                                   [InputPlan(src, port)], placement_of(s, p, False)))
+                                   [InputPlan(src, port, partition_of(s, p), s.get("key"))],
+                                   placement_of(s, p, False)))
 
     by_name = {n.name: n for n in plan.nodes}
     for n in plan.nodes:

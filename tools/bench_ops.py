@@ -16,6 +16,8 @@ from streamflow.dataflow.source import Source
 class RangeSource(Source):
     """Ints 0..count-1 in batches of `batch` (lists of ints), split between the instances."""
 
+    emits_carried = True  # lists of ints (or int64 blocks) built here: carried by construction
+
     def __init__(self, count: int, batch: int = 1000, numpy: bool = False) -> None:
         self.count, self.batch, self.numpy = count, batch, numpy
         self.next_batch = 0

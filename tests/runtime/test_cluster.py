@@ -232,3 +232,35 @@ def test_flow_control_keeps_memory_flat(tmp_path) -> None:
     assert sent - slept < 40, f"the source ran {sent - slept} frames ahead of the sink"
     assert peak < 500 << 20, f"resident memory peaked at {peak / 2**20:.0f} MB"
     print(f"flow control: {sent} frames sent, {slept} consumed, peak RSS of both workers {peak / 2**20:.0f} MB")
+
+
+def test_a_sink_with_a_forward_partition_takes_its_own_workers_records(cluster) -> None:
+    """`"partition": "forward"` on a sink placed with its upstream: each instance counts what its
+    own worker made and no record crosses (the default splits by share across workers)."""
+    from tools.bench_channels import split_pipeline
+    plan = split_pipeline(20_000)
+    report = cluster.run(plan)
+    assert report["status"] == "completed" and report["operators"]["count"]["records"] == 20_000
+    assert {w: i["records"] for w, i in report["operators"]["count"]["instances"].items()} == \
+        {"w0": 10_000, "w1": 10_000}
+    assert report["links_bytes"].get("w0 -> w1", 0) == 0  # no data crossed
+    plan["sinks"][0].pop("partition")
+    report = cluster.run(plan)
+    assert report["links_bytes"]["w0 -> w1"] > 10_000  # half of w0's batches crossed
+
+
+def test_a_sink_partition_is_checked_like_an_inputs() -> None:
+    from streamflow.errors import PlanError
+    from streamflow.plan import parse_plan
+    from tools.bench_channels import split_pipeline
+    plan = split_pipeline(10)
+    plan["sinks"][0]["partition"] = "round-robin"
+    with pytest.raises(PlanError, match=r"sinks\[0\]\.partition: expected one of forward, weighted, hash, broadcast"):
+        parse_plan(plan)
+    plan["sinks"][0]["partition"] = "hash"
+    with pytest.raises(PlanError, match=r"sinks\[0\]\.key: a hash partition needs a key"):
+        parse_plan(plan)
+    plan["sinks"][0]["key"] = {"expr": "r % 3"}
+    graph, _placement = build_graph(parse_plan(plan))
+    (edge,) = [e for e in graph.edges if e.dst == "count"]
+    assert edge.partition == "hash" and edge.key(7) == 1
