@@ -11,7 +11,9 @@ link classes P, Q; tiers p, q; R_o the required rate of operator o):
   accuracy           the variant choice is one of the combinations that meet the floor
                      (one binary per feasible combination, or one no-good row per infeasible one,
                      whichever is fewer; accuracy itself comes from streamflow_planner/accuracy.py)
-  minimise           sum price(t) * n[o,t] + communication
+  minimise           sum_t price_t(sum_o n[o,t]) + communication, price_t(N) the sum of type t's N
+                     cheapest prices (convex: one variable per price, bounded by its count, filled
+                     cheapest first by the LP; one price: price * n)
 
 Communication, edge by edge (S = message size of the chosen variant pair, c = money/h per KB/s):
 - source s -> v: linear, sum_t c(s, class t) * S * x[v,k,t].
@@ -45,11 +47,12 @@ row, and a plan found with such a row active is not claimed optimal (see plannin
 Everything else (worker types, capacities, rate sums, one operator per worker) is linear, so
 HiGHS's optimum with a zero gap is the optimum of the cost model of streamflow_planner/costmodel.py.
 
-Latency SLO (streamflow_planner/latency.py): rates become x[o,k,t,(batch,level)] with capacity
-level * 1000 / ms(batch) and workers n[o,t,level]; binaries beta[o,k,batch] sum to m[o,k]. With
-completion times A[o] in [0, SLO] and per-tier latencies ell[o,q] >= L(o,s,t,level) (beta_s +
-delta[o,t,level] - 1) for every group on tier q and setting s (no big-M), and for every input u,
-tier p it uses (dtier[u,p] = 1) and tier q of o:
+Latency SLO (streamflow_planner/latency.py): rates become x[o,k,t,batch], binaries beta[o,k,batch]
+sum to m[o,k], and the utilisation level is a latency budget per operator and tier (a staircase of
+binaries over the latencies its settings reach, see _latency_rows), giving ell[o,q], the largest
+latency a worker of o on tier q may have, and the workers n[o,t] run at the highest level it allows.
+With completion times A[o] in [0, SLO], for every input u, tier p it uses (dtier[u,p] = 1) and
+tier q of o:
     A[o] >= A[u] + ell[o,q] + T(p,q) (dtier[u,p] + dtier[o,q] - 1),
 valid without the T term in every plan, so it cuts nothing off; A[sink] <= SLO. Workers on one
 tier receive over the same links, so the maximum of these is the cost model's completion time.
