@@ -3,8 +3,11 @@ of kinds of workers, not with the number of workers.
 
 - A *link class* is a set of workers with the same tier and the same effective link prices to and
   from every worker and from every source: traffic cost depends only on the classes at both ends.
-- A *worker type* is a set of workers of one link class with the same hourly price and the same
-  latency for every (operator, variant): any of them can replace any other.
+- A *worker type* is a set of workers of one link class with the same latency for every (operator,
+  variant): any of them can do the work of any other. Their hourly prices may differ; a plan that
+  uses N workers of a type takes its N cheapest (members are sorted by price), so the cost of N is
+  the sum of the N cheapest prices: convex in N, linear with one variable per price (exact, and
+  fewer integers than one type per price).
 - *Tier potentials* phi: link prices are potential-form when every forward class-pair price equals
   phi[tier(b)] - phi[tier(a)]; then the product-of-rates traffic of a join is linear (see exact.py).
   Otherwise phi are shortest-path potentials, which never exceed the real prices (a lower bound).
@@ -39,6 +42,15 @@ class Groups:
     def num_types(self) -> int:
         return len(self.type_members)
 
+    def price_steps(self, problem: Problem, t: int) -> list[tuple[float, int]]:
+        """(hourly price, how many members have it), cheapest first: the cost of n workers of type t
+        is the sum of the first n prices of this ladder."""
+        steps: dict[float, int] = {}
+        for w in self.type_members[t]:
+            price = float(problem.costs[w])
+            steps[price] = steps.get(price, 0) + 1
+        return sorted(steps.items())
+
 
 def effective_prices(problem: Problem) -> np.ndarray:
     """W x W money/h per KB/s between workers: 0 inside a tier, BACKWARD towards a lower tier."""
@@ -68,8 +80,12 @@ def build_groups(problem: Problem) -> Groups:
             class_members.append([])
         class_of[w] = class_key[key]
         class_members[class_of[w]].append(w)
+    # everything a worker's latency depends on: its profile at every batch size, its service spread
     lat = [np.nan_to_num(problem.latency_ms[o][k], nan=-1.0) for o in problem.operators
            for k in problem.operators[o].variants]
+    lat += [np.nan_to_num(ms, nan=-1.0) for o in problem.operators
+            for _k, per in sorted(problem.by_batch.get(o, {}).items()) for _b, ms in sorted(per.items())]
+    lat.append(np.array([problem.latency_model.cv_of(w.name) for w in problem.workers]))
     lat_mat = np.vstack(lat) if lat else np.zeros((0, W))
     type_key: dict[bytes, int] = {}
     type_members: list[list[int]] = []
@@ -77,13 +93,15 @@ def build_groups(problem: Problem) -> Groups:
     type_of = np.zeros(W, dtype=int)
     costs = problem.costs
     for w in range(W):
-        key = np.concatenate([[class_of[w], costs[w]], lat_mat[:, w]]).tobytes()
+        key = np.concatenate([[class_of[w]], lat_mat[:, w]]).tobytes()
         if key not in type_key:
             type_key[key] = len(type_members)
             type_members.append([])
             type_class.append(int(class_of[w]))
         type_of[w] = type_key[key]
         type_members[type_key[key]].append(w)
+    for members in type_members:
+        members.sort(key=lambda w: (costs[w], w))
     reps = [m[0] for m in class_members]
     class_price = eff[np.ix_(reps, reps)]
     class_src = {s: src_eff[s][reps] for s in problem.sources}

@@ -11,7 +11,9 @@ link classes P, Q; tiers p, q; R_o the required rate of operator o):
   accuracy           the variant choice is one of the combinations that meet the floor
                      (one binary per feasible combination, or one no-good row per infeasible one,
                      whichever is fewer; accuracy itself comes from streamflow_planner/accuracy.py)
-  minimise           sum price(t) * n[o,t] + communication
+  minimise           sum_t price_t(sum_o n[o,t]) + communication, price_t(N) the sum of type t's N
+                     cheapest prices (convex: one variable per price, bounded by its count, filled
+                     cheapest first by the LP; one price: price * n)
 
 Communication, edge by edge (S = message size of the chosen variant pair, c = money/h per KB/s):
 - source s -> v: linear, sum_t c(s, class t) * S * x[v,k,t].
@@ -45,11 +47,12 @@ row, and a plan found with such a row active is not claimed optimal (see plannin
 Everything else (worker types, capacities, rate sums, one operator per worker) is linear, so
 HiGHS's optimum with a zero gap is the optimum of the cost model of streamflow_planner/costmodel.py.
 
-Latency SLO (streamflow_planner/latency.py): rates become x[o,k,t,(batch,level)] with capacity
-level * 1000 / ms(batch) and workers n[o,t,level]; binaries beta[o,k,batch] sum to m[o,k]. With
-completion times A[o] in [0, SLO] and per-tier latencies ell[o,q] >= L(o,s,t,level) (beta_s +
-delta[o,t,level] - 1) for every group on tier q and setting s (no big-M), and for every input u,
-tier p it uses (dtier[u,p] = 1) and tier q of o:
+Latency SLO (streamflow_planner/latency.py): rates become x[o,k,t,batch], binaries beta[o,k,batch]
+sum to m[o,k], and the utilisation level is a latency budget per operator and tier (a staircase of
+binaries over the latencies its settings reach, see _latency_rows), giving ell[o,q], the largest
+latency a worker of o on tier q may have, and the workers n[o,t] run at the highest level it allows.
+With completion times A[o] in [0, SLO], for every input u, tier p it uses (dtier[u,p] = 1) and
+tier q of o:
     A[o] >= A[u] + ell[o,q] + T(p,q) (dtier[u,p] + dtier[o,q] - 1),
 valid without the T term in every plan, so it cuts nothing off; A[sink] <= SLO. Workers on one
 tier receive over the same links, so the maximum of these is the cost model's completion time.
@@ -124,6 +127,8 @@ def _solve(problem: Problem, time_limit: float | None, latency_rows: bool) -> tu
 
     x: dict[tuple, int] = {}                # (op, variant, type, (batch, level)) -> rate
     n: dict[tuple, int] = {}                # (op, type, level) -> workers
+    ladders: dict[tuple, list[tuple[float, float]]] = {}    # under an SLO: (op, variant, type, batch) -> levels
+    per_worker: dict[int, float] = {}       # rate variable -> the most one worker of its group carries
     beta = _batch_choice(mdl, problem, m, allowed)
     rest = _elsewhere(problem, g, allowed)
     for o in ops:
@@ -133,14 +138,24 @@ def _solve(problem: Problem, time_limit: float | None, latency_rows: bool) -> tu
             if any(math.isinf(g.class_source_price[e.src][g.type_class[t]])
                    for e in problem.in_edges(o) if e.src in problem.sources):
                 continue
-            for lvl, kcap in _useful_levels(problem, o, t, rep, allowed[o], rest[o], g, latency_rows):
-                n[o, t, lvl] = mdl.var(0, len(members), obj=problem.workers[rep].cost_per_hour, integer=True)
+            if latency_rows:     # one count per (op, type); the level is a staircase, see _latency_rows
+                per = _ladders(problem, o, t, allowed[o], rest[o], g)
+                if per:
+                    n[o, t, None] = mdl.var(0, len(members), integer=True)
+                for (k, bs), ladder in per.items():
+                    ub = min(ro, float(problem.capacity(o, k, bs, ladder[-1][0])[rep]) * len(members))
+                    x[o, k, t, (bs, None)] = var = mdl.var(0, ub)
+                    per_worker[var] = float(problem.capacity(o, k, bs, ladder[-1][0])[rep])
+                    ladders[o, k, t, bs] = ladder
+                    _link_choice(mdl, var, ub, beta[o].get((k, bs), m[o][k]), len(beta[o]) > 1 or len(allowed[o]) > 1)
+                continue
+            for lvl, kcap in _useful_levels(problem, o, t, rep, allowed[o], rest[o], g):
+                n[o, t, lvl] = mdl.var(0, len(members), integer=True)
                 for (k, bs), c in kcap.items():
                     ub = min(ro, c * len(members))
                     x[o, k, t, (bs, lvl)] = var = mdl.var(0, ub)
-                    choice = beta[o].get((k, bs), m[o][k])
-                    if len(beta[o]) > 1 or len(allowed[o]) > 1:
-                        mdl.row([(var, 1.0), (choice, -ub)], -np.inf, 0.0)
+                    per_worker[var] = c
+                    _link_choice(mdl, var, ub, beta[o].get((k, bs), m[o][k]), len(beta[o]) > 1 or len(allowed[o]) > 1)
                 # one setting runs, so the workers' busy time adds up over settings: tighter than per k
                 mdl.row([(x[o, k, t, (bs, lvl)], 1.0 / c) for (k, bs), c in kcap.items()]
                         + [(n[o, t, lvl], -1.0)], -np.inf, 0.0)
@@ -148,12 +163,20 @@ def _solve(problem: Problem, time_limit: float | None, latency_rows: bool) -> tu
         if not terms:
             raise InfeasibleError(_why(problem))
         mdl.row(terms, ro, ro)
-    for t, members in enumerate(g.type_members):
+        # valid: whole workers, and none carries more than the fastest can (HiGHS rarely finds it alone)
+        need = math.ceil(ro / max(per_worker[v] for (oo, _, _t, _c), v in x.items() if oo == o) - 1e-9)
+        mdl.row([(v, 1.0) for (oo, _t, _l), v in n.items() if oo == o], need, np.inf)
+    for t in range(g.num_types):
         terms = [(var, 1.0) for (o, tt, _l), var in n.items() if tt == t]
-        if len(terms) > 1:
-            mdl.row(terms, -np.inf, float(len(members)))
-    if latency_rows:
-        _latency_rows(mdl, problem, g, x, n, m, beta, allowed)
+        steps = g.price_steps(problem, t)
+        if len(steps) == 1:      # one price: charge it per worker
+            for var, _ in terms:
+                mdl.add_obj(var, steps[0][0])
+            if len(terms) > 1:
+                mdl.row(terms, -np.inf, float(steps[0][1]))
+        elif terms:              # the cheapest first: convex in the count, so the LP fills them in order
+            mdl.row(terms + [(mdl.var(0, count, obj=price), -1.0) for price, count in steps], 0.0, 0.0)
+    levels_on = _latency_rows(mdl, problem, g, x, n, m, beta, allowed, ladders) if latency_rows else {}
 
     flows: dict[tuple[str, str], dict] = {}
     link: dict[tuple[int, int], list[tuple[int, float]]] = {}    # (tier, tier) -> traffic terms, KB/s
@@ -182,7 +205,9 @@ def _solve(problem: Problem, time_limit: float | None, latency_rows: bool) -> tu
     variants = {o: max(allowed[o], key=lambda k: sol[m[o][k]]) for o in ops}
     batch = {o: max(_batches(problem, o), key=lambda bs: sol[beta[o].get((variants[o], bs), m[o][variants[o]])])
              for o in ops}
-    placement = _decode_placement(problem, g, x, sol, variants, batch, req)
+    chosen_level = {key: max((lvl for lvl, w in steps if sol[w] > 0.5), default=steps[0][0])
+                    for key, steps in levels_on.items()}
+    placement = _decode_placement(problem, g, x, sol, variants, batch, req, chosen_level)
     routes = {key: _decode_routes(problem, g, key, f, sol, placement, req) for key, f in flows.items()}
     dual = float(getattr(res, "mip_dual_bound", res.fun) or res.fun)
     info = ExactInfo(float(res.fun), dual, int(res.status), g.potential_exact, mdl.num_vars, g.num_types,
@@ -242,35 +267,72 @@ def _elsewhere(problem: Problem, g: Groups, allowed) -> dict[str, float]:
 
 
 def _useful_levels(problem: Problem, o: str, t: int, rep: int, variants: list[str], rest: float,
-                   g: Groups, latency_rows: bool) -> list[tuple[float | None, dict]]:
-    """(level, {(variant, batch): capacity}) for the settings of type t serving o that can meet
-    the SLO at that level. A level is dropped when a higher one offers every setting it offers at
-    no more latency (without completion-time rows: at any latency): workers moved up carry the
-    same rates at the same charge (exact)."""
-    out: list[tuple[float | None, dict, dict]] = []
+                   g: Groups) -> list[tuple[float | None, dict]]:
+    """(level, {(variant, batch): capacity}) for the settings of type t serving o, without
+    completion-time rows: under an SLO only settings whose latency at the level can meet it with
+    the least the rest of the path needs. A level is dropped when a higher one offers every
+    setting it offers: workers moved up carry the same rates at the same charge (exact)."""
+    out: list[tuple[float | None, dict]] = []
     for lvl in _levels(problem):
-        kcap, lat = {}, {}
+        kcap = {}
         for k in variants:
             for bs in _batches(problem, o):
                 c = float(problem.capacity(o, k, bs, lvl)[rep])
-                if c <= 0:
-                    continue
-                if problem.slo is None:
-                    kcap[k, bs] = c
-                    continue
-                lat[k, bs] = _worker_latency(problem, o, k, bs, rep, lvl)
-                if rest + _into(problem, o, k, t, g) + lat[k, bs] <= problem.slo.ms + 1e-9:
+                if c > 0 and (problem.slo is None or rest + _into(problem, o, k, t, g)
+                              + _worker_latency(problem, o, k, bs, rep, lvl) <= problem.slo.ms + 1e-9):
                     kcap[k, bs] = c
         if kcap:
-            out.append((lvl, kcap, lat))
-    keep = []
-    for i, (lvl, kcap, lat) in enumerate(out):
-        dominated = any(set(kcap) <= set(hi_cap) and (not latency_rows or all(hi_lat[key] <= lat[key] + 1e-9
-                                                                              for key in kcap))
-                        for _hl, hi_cap, hi_lat in out[i + 1:])
-        if not dominated:
-            keep.append((lvl, kcap))
-    return keep
+            out.append((lvl, kcap))
+    return [(lvl, kcap) for i, (lvl, kcap) in enumerate(out)
+            if not any(set(kcap) <= set(hi) for _l, hi in out[i + 1:])]
+
+
+def _ladders(problem: Problem, o: str, t: int, variants: list[str], rest: float,
+             g: Groups) -> dict[tuple, list[tuple[float, float]]]:
+    """Per setting (variant, batch) of type t serving o, the levels it may run at, lowest first,
+    with the worker's latency there: those whose latency plus the least the rest of the path
+    needs meets the SLO (latency grows with the level, so they are a prefix of the levels)."""
+    assert problem.slo is not None
+    rep = g.type_members[t][0]
+    out: dict[tuple, list[tuple[float, float]]] = {}
+    for k in variants:
+        for bs in _batches(problem, o):
+            ladder: list[tuple[float, float]] = []
+            for lvl in _levels(problem):
+                lat = max([_worker_latency(problem, o, k, bs, rep, lvl)] + [v for _l, v in ladder])
+                if (float(problem.capacity(o, k, bs, lvl)[rep]) <= 0
+                        or rest + _into(problem, o, k, t, g) + lat > problem.slo.ms + 1e-9):
+                    break
+                ladder.append((lvl, lat))
+            if ladder:
+                out[k, bs] = ladder
+    return out
+
+
+def _paths(problem: Problem, limit: int = 256) -> list[list[str]]:
+    """The operator chains from the sources to the sink (none if there are more than `limit`)."""
+    out: list[list[str]] = []
+    todo = [[e.dst] for s in problem.sources for e in problem.out_edges(s)]
+    while todo:
+        path = todo.pop()
+        if path[-1] == problem.sink:
+            out.append(path)
+            if len(out) > limit:
+                return []
+        todo.extend(path + [e.dst] for e in problem.out_edges(path[-1]))
+    return out
+
+
+def _links_delay(problem: Problem) -> bool:
+    """Whether any forward link between tiers (or inside one) adds a round trip or a transfer."""
+    tiers = range(problem.num_tiers)
+    return any(transfer_ms(problem, p, q, 1.0) > 0 for p in tiers for q in tiers if p <= q)
+
+
+def _link_choice(mdl: Model, var: int, ub: float, choice: int, needed: bool) -> None:
+    """A rate can be non-zero only with its (variant, batch) chosen."""
+    if needed:
+        mdl.row([(var, 1.0), (choice, -ub)], -np.inf, 0.0)
 
 
 def _batch_choice(mdl: Model, problem: Problem, m, allowed) -> dict[str, dict]:
@@ -287,61 +349,88 @@ def _batch_choice(mdl: Model, problem: Problem, m, allowed) -> dict[str, dict]:
     return beta
 
 
-def _latency_rows(mdl: Model, problem: Problem, g: Groups, x, n, m, beta, allowed) -> None:
-    """Completion times A[op], per-tier latencies ell[op, q], and the path rows.
+def _latency_rows(mdl: Model, problem: Problem, g: Groups, x, n, m, beta, allowed,
+                  ladders: dict[tuple, list[tuple[float, float]]]) -> dict[tuple, list[tuple[float, int]]]:
+    """Levels as latency budgets, completion times A[op], and the path rows; returns, per
+    (op, variant, type, batch), its levels with the budget step that allows each.
 
-    delta[o,t,l] = 1 when workers of type t serve o at level l; dtier[o,q] = 1 when o uses tier q.
-    ell[o,q] is at least the latency of every group in use on tier q at the chosen setting s:
-    ell[o,q] >= L(o,s,t,l) (beta_s + delta - 1), exact for 0/1 values and with no big-M. All
-    workers on a tier receive over the same links, so o completes at
+    Budgets: per operator o and tier q (one for all tiers when no link has a delay), the distinct
+    latencies L_1 < ... < L_J its settings reach on q's types and levels get staircase binaries
+    w_1 >= ... >= w_J (w_j = 1: o may spend L_j on q; w_1: o uses q), and
+    ell[o,q] = sum_j (L_j - L_{j-1}) w_j, the largest latency allowed. A worker count
+    n[o,t] (integer) and, per setting s and level l, y[o,s,t,l] <= n[o,t] and
+    y <= |t| w_{j(L(o,s,t,l))} give the rate bound
+        x[o,s,t] <= (1000 / ms) sum_l (l - l_prev) y[o,s,t,l],
+    which at 0/1 budgets is n workers at the highest level the budget allows (y = n up to it, 0
+    above: the latency grows with the level). Every worker of a type then runs at that one level,
+    which loses no optimum: at a higher level within the budget a worker carries at least as much
+    at the same price and the budget already covers its latency. So ell[o,q] is at least the
+    latency of every worker in use on q, as the cost model's maximum. All workers on a tier
+    receive over the same links, so o completes at
         A[o] = max over inputs u, tiers p of u and q of o of  A[u] + T(p,q) + ell[o,q],
     the cost model's value; the row keeps T(p,q) only when both tiers are in use:
         A[o] >= A[u] + ell[o,q] + T(p,q) (dtier[u,p] + dtier[o,q] - 1),
     valid otherwise because A[o] >= A[u] + ell[o,q] holds in every plan. T = round trip +
     size / bandwidth with the size linear in the variant binaries; the product with the binaries
     is linearised with the largest size as M (small: a transfer, not the SLO). A[sink] <= SLO.
-    Valid rows A[o] >= A[u] + the least latency of o's chosen setting tighten the relaxation."""
+    Valid rows A[o] >= A[u] + the least latency of o's chosen setting tighten the relaxation.
+    Against one binary per (op, type, level), the staircase needs one integer per (op, type) and
+    its branches are budget thresholds ("o spends at least L_j"), which HiGHS closes far faster."""
     slo = problem.slo
     assert slo is not None
     ops = list(problem.operators)
-    big_l = slo.ms + 1.0          # any latency above the SLO is as infeasible as this
     done = {o: mdl.var(0.0, slo.ms) for o in ops}
-    delta = {key: mdl.var(0, 1, integer=True) for key in n}
+    delays = _links_delay(problem)
     tier_of = {t: g.class_tier[g.type_class[t]] for t in range(g.num_types)}
-    for (o, t, lvl), var in n.items():
-        mdl.row([(var, 1.0), (delta[o, t, lvl], -float(len(g.type_members[t])))], -np.inf, 0.0)
-    # One level per (op, type) loses no optimum: the workers at lower levels move up to the highest
-    # level in use, where each carries at least as much, and the tier's latency ell already covers it.
-    for o in ops:
-        for t in range(g.num_types):
-            levels = [d for (oo, tt, _l), d in delta.items() if oo == o and tt == t]
-            if len(levels) > 1:
-                mdl.row([(d, 1.0) for d in levels], -np.inf, 1.0)
-    dtier: dict[tuple[str, int], int] = {}
-    ell: dict[tuple[str, int], int] = {}
-    for (o, t, lvl), d in delta.items():
-        key = (o, tier_of[t])
-        if key not in dtier:
-            dtier[key] = mdl.var(0, 1, integer=True)
-            ell[key] = mdl.var(0.0, big_l)
-        mdl.row([(d, 1.0), (dtier[key], -1.0)], -np.inf, 0.0)
-        rep = g.type_members[t][0]
-        for k in allowed[o]:
-            for bs in _batches(problem, o):
-                choice = beta[o].get((k, bs), m[o][k])
-                val = min(big_l, _worker_latency(problem, o, k, bs, rep, lvl))
-                if val > 0:
-                    mdl.row([(ell[key], 1.0), (choice, -val), (d, -val)], -val, np.inf)
+    values: dict[tuple, set[float]] = {}
+    for (o, k, t, bs), ladder in ladders.items():
+        values.setdefault((o, tier_of[t] if delays else None), set()).update(round(v, 9) for _l, v in ladder)
+    step: dict[tuple, dict[float, int]] = {}
+    dtier: dict[tuple, int] = {}
+    ell: dict[tuple, int] = {}
+    for key, vals in sorted(values.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
+        ordered = sorted(vals)
+        ws = [mdl.var(0, 1, integer=True) for _ in ordered]
+        if not delays:                # one budget for the operator, and it must run somewhere
+            mdl.lb[ws[0]] = 1.0
+        for hi, lo in zip(ws[1:], ws):
+            mdl.row([(hi, 1.0), (lo, -1.0)], -np.inf, 0.0)
+        ell[key] = mdl.var(0.0, ordered[-1])
+        mdl.row([(ell[key], 1.0)] + [(w, -(v - prev)) for w, v, prev in zip(ws, ordered, [0.0] + ordered)],
+                0.0, 0.0)
+        step[key] = dict(zip(ordered, ws))
+        dtier[key] = ws[0]
+    levels_on: dict[tuple, list[tuple[float, int]]] = {}
+    for (o, k, t, bs), ladder in ladders.items():
+        key, size = (o, tier_of[t] if delays else None), float(len(g.type_members[t]))
+        unit = float(problem.capacity(o, k, bs, 1.0)[g.type_members[t][0]])
+        terms, prev = [(x[o, k, t, (bs, None)], 1.0 / unit)], 0.0
+        levels_on[o, k, t, bs] = []
+        for lvl, lat in ladder:
+            w = step[key][round(lat, 9)]
+            y = mdl.var(0.0, size)
+            mdl.row([(y, 1.0), (n[o, t, None], -1.0)], -np.inf, 0.0)
+            mdl.row([(y, 1.0), (w, -size)], -np.inf, 0.0)
+            terms.append((y, -(lvl - prev)))
+            prev = lvl
+            levels_on[o, k, t, bs].append((lvl, w))
+        mdl.row(terms, -np.inf, 0.0)
 
     least: dict[tuple, float] = {}      # (o, k, batch) -> least latency on any type and level
-    for (o, k, t, (bs, lvl)) in x:
-        val = _into(problem, o, k, t, g) + _worker_latency(problem, o, k, bs, g.type_members[t][0], lvl)
+    for (o, k, t, bs), ladder in ladders.items():
+        val = _into(problem, o, k, t, g) + ladder[0][1]
         least[o, k, bs] = min(least.get((o, k, bs), math.inf), val)
     for o in ops:
         lb = [(beta[o].get((k, bs), m[o][k]), -val) for (oo, k, bs), val in least.items() if oo == o]
         for e in problem.in_edges(o):
             up = [] if e.src in problem.sources else [(done[e.src], -1.0)]
             mdl.row([(done[o], 1.0)] + up + lb, 0.0, np.inf)
+            if not delays:
+                mdl.row([(done[o], 1.0), (ell[o, None], -1.0)] + up, 0.0, np.inf)
+    if not delays:
+        for path in _paths(problem):      # the same bound as knapsack rows over the steps: HiGHS cuts them
+            mdl.row([(ell[o, None], 1.0) for o in path], -np.inf, slo.ms)
+        return levels_on
 
     pair: dict[tuple, int] = {}
 
@@ -390,6 +479,7 @@ def _latency_rows(mdl: Model, problem: Problem, g: Groups, x, n, m, beta, allowe
                     if not source:
                         terms.append((done[e.src], -1.0))
                     mdl.row(terms, rhs + per_kb * size0, np.inf)
+    return levels_on
 
 
 def _accuracy_rows(mdl: Model, m, ops, combos, ok, allowed) -> None:
@@ -524,13 +614,16 @@ def _free_edge(mdl: Model, problem: Problem, g: Groups, e, x, allowed, req, link
     return flows
 
 
-def _decode_placement(problem: Problem, g: Groups, x, sol, variants, batch, req) -> dict[str, dict[str, float]]:
-    """Turn (type, level) rates into named workers, each group filled evenly within its level."""
+def _decode_placement(problem: Problem, g: Groups, x, sol, variants, batch, req,
+                      chosen_level: dict) -> dict[str, dict[str, float]]:
+    """Turn (type, level) rates into named workers, each group filled evenly within its level,
+    the cheapest members of a type first (under an SLO the level is the staircase's)."""
     used = [0] * g.num_types
     placement: dict[str, dict[str, float]] = {}
     for o in problem.operators:
         k, bs = variants[o], batch[o]
-        per_group = {(t, c[1]): sol[var] for (oo, kk, t, c), var in x.items()
+        per_group = {(t, chosen_level.get((o, k, t, bs), c[1])): sol[var]
+                     for (oo, kk, t, c), var in x.items()
                      if oo == o and kk == k and c[0] == bs and sol[var] > TINY * req[o]}
         total = sum(per_group.values())
         out: dict[str, float] = {}

@@ -22,13 +22,15 @@ SHAPES = {
 
 @st.composite
 def small_problems(draw, shapes=tuple(SHAPES), per_pair_prices: bool = False, max_workers: int = 6,
-                   bandwidth: bool = False, slo: bool = False) -> dict:
+                   bandwidth: bool = False, slo: bool = False, twins: bool = False) -> dict:
     """A problem document with 2..max_workers workers in 1..3 tiers and random profiles.
 
     Link prices are per-tier potential differences unless `per_pair_prices` (then every pair gets
     its own price; use only with shapes without joins, where the MILP stays exact). With
     `bandwidth`, every tier pair may get a bandwidth (Mbit/s) that binds at these rates. With
-    `slo`, latencies at batch sizes 1 and 2, round trips between tiers, a p95 or p99 latency SLO,
+    `twins`, a worker may copy the latencies of the one before it on its tier at another price
+    (one worker type with a price ladder in the MILP). With
+    `slo`, latencies at batch sizes 1 and 2, round trips between tiers (or none), a p95 or p99 latency SLO,
     periodic (bursts of 1 or 4) or Poisson sources, a service-time spread and per-hop overhead,
     and three utilisation levels (so brute force stays small)."""
     shape = draw(st.sampled_from(shapes))
@@ -48,6 +50,8 @@ def small_problems(draw, shapes=tuple(SHAPES), per_pair_prices: bool = False, ma
             node["arrivals"] = draw(st.sampled_from(["periodic", "poisson"]))
             node["burst"] = draw(st.sampled_from([1, 4]))
     variants = {o: [f"{o}{k}" for k in range(draw(st.integers(1, 3)))] for o, _ in ops}
+    twin_of = {w["name"]: workers[i - 1]["name"] for i, w in enumerate(workers)
+               if twins and i and workers[i - 1]["tier"] == w["tier"] and draw(st.booleans())}
     latency = {}
     for o, ins in ops:
         nodes.append({"name": o, "kind": "ml_operator", "input_operators": ins, "variants": variants[o]})
@@ -56,10 +60,15 @@ def small_problems(draw, shapes=tuple(SHAPES), per_pair_prices: bool = False, ma
             row = {}
             for w in workers:
                 cap = draw(st.sampled_from([None, 3.0, 6.0, 12.0, 25.0]))
-                row[w["name"]] = None if cap is None else 1000.0 / cap
+                row[w["name"]] = row[twin_of[w["name"]]] if w["name"] in twin_of else (
+                    None if cap is None else 1000.0 / cap)
             latency[o][v] = row
-    by_batch = {o: {v: {w: None if ms is None else {"1": ms, "2": ms * draw(st.sampled_from([0.5, 0.8, 1.1]))}
-                         for w, ms in row.items()} for v, row in per.items()} for o, per in latency.items()}
+    by_batch = {o: {v: {} for v in per} for o, per in latency.items()}
+    for o, per in latency.items():
+        for v, row in per.items():
+            for w, ms in row.items():
+                by_batch[o][v][w] = by_batch[o][v][twin_of[w]] if w in twin_of else (
+                    None if ms is None else {"1": ms, "2": ms * draw(st.sampled_from([0.5, 0.8, 1.1]))})
     edges = []
     for o, ins in ops:
         for u in ins:
@@ -82,8 +91,9 @@ def small_problems(draw, shapes=tuple(SHAPES), per_pair_prices: bool = False, ma
         links["tier_bandwidth_mbps"] = [[None if p == q else draw(st.sampled_from([None, 0.5, 5.0, 50.0]))
                                          for q in range(tiers)] for p in range(tiers)]
     if slo:
-        links["tier_rtt_ms"] = [[0.0 if p == q else draw(st.sampled_from([2.0, 30.0, 120.0])) for q in range(tiers)]
-                                for p in range(tiers)]
+        delays = draw(st.booleans())
+        links["tier_rtt_ms"] = [[0.0 if p == q or not delays else draw(st.sampled_from([2.0, 30.0, 120.0]))
+                                 for q in range(tiers)] for p in range(tiers)]
     op_names = [o for o, _ in ops]
     table = []
     for combo in itertools.product(*(variants[o] for o in op_names)):

@@ -204,6 +204,23 @@ def test_exact_equals_bruteforce_under_a_latency_slo(doc):
 
 
 @SETTINGS
+@given(small_problems(max_workers=5, slo=True, twins=True))
+def test_exact_equals_bruteforce_under_a_latency_slo_with_price_ladders(doc):
+    """The level staircase on worker types that mix prices (one budget per operator without delays)."""
+    problem = parse_problem(doc)
+    found = {}
+    for algo in ("bruteforce", "exact"):
+        try:
+            found[algo] = plan(problem, algo, time_limit=30)
+        except InfeasibleError:
+            found[algo] = None
+    assert (found["bruteforce"] is None) == (found["exact"] is None)
+    if found["exact"] is not None:
+        assert found["exact"].evaluation.total_cost == pytest.approx(found["bruteforce"].evaluation.total_cost,
+                                                                     rel=1e-6, abs=1e-9)
+
+
+@SETTINGS
 @given(small_problems(max_workers=6, slo=True))
 def test_a_tighter_slo_never_costs_less(doc):
     costs = []

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 
 from streamflow_planner.costmodel import evaluate
 from streamflow_planner.errors import InfeasibleError, UnsupportedError
+from streamflow_planner.groups import build_groups
 from streamflow_planner.planning import ALGORITHMS, plan
 from streamflow_planner.problem import parse_problem
 from planner_instances import small_problems
+from tools.gen_problems import generate_problem
 
 SETTINGS = settings(max_examples=int(__import__("os").environ.get("PLANNER_EXAMPLES", "40")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -40,6 +43,29 @@ def _exact_matches_bruteforce(doc):
 def test_exact_equals_bruteforce(doc):
     exact = _exact_matches_bruteforce(doc)
     assert exact is None or exact.optimal
+
+
+@SETTINGS
+@given(small_problems(twins=True))
+def test_exact_equals_bruteforce_with_price_ladders(doc):
+    """Workers alike but for their price form one type whose cost is its cheapest members'."""
+    exact = _exact_matches_bruteforce(doc)
+    assert exact is None or exact.optimal
+
+
+def test_workers_alike_but_for_price_form_one_type_cheapest_first():
+    doc = generate_problem("vehicle", 30, 3, seed=0, rate=7.5, cameras=4)
+    problem = parse_problem(doc)
+    g = build_groups(problem)
+    kinds = {(w.tier, tuple(np.nan_to_num(problem.latency_ms[o][k][w.index], nan=-1.0)
+                            for o in problem.operators for k in problem.operators[o].variants))
+             for w in problem.workers}
+    assert g.num_types == len(kinds)
+    for t, members in enumerate(g.type_members):
+        prices = [float(problem.costs[w]) for w in members]
+        assert prices == sorted(prices)
+        assert sum(c for _p, c in g.price_steps(problem, t)) == len(members)
+    assert any(len(g.price_steps(problem, t)) > 1 for t in range(g.num_types))
 
 
 @SETTINGS
