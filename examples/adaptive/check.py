@@ -65,6 +65,11 @@ def print_reaction(report: dict, plan: dict, windows: list[dict], slo: float | N
                   f"active {active - drop:.1f} s after the drop ({'within' if active - drop <= 30 else 'NOT within'} 30 s)")
 
 
+
+def _fmt(value: float | None, digits: int) -> str:
+    """A cost or accuracy as people read it ('-' when the report has none)."""
+    return "-" if value is None else f"{value:.{digits}f}"
+
 def main() -> int:
     report_path = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "out" / "adaptive-run.json"
     report = json.loads(report_path.read_text())
@@ -82,8 +87,9 @@ def main() -> int:
           f"lost = {lost}, duplicated = {duplicated}, unexpected = {unexpected}")
     for a in report.get("adaptations", []):
         print(f"adaptation at {a['at_s']:.1f} s (epoch {a.get('epoch')}): {a.get('reason')}; "
-              f"cost/h {a.get('from_cost_per_hour')} -> {a.get('expected_cost_per_hour')}, "
-              f"accuracy {a.get('from_accuracy')} -> {a.get('expected_accuracy')}; now {a.get('summary')}")
+              f"cost/h {_fmt(a.get('from_cost_per_hour'), 3)} -> {_fmt(a.get('expected_cost_per_hour'), 3)}, "
+              f"accuracy {_fmt(a.get('from_accuracy'), 2)} -> {_fmt(a.get('expected_accuracy'), 2)}; "
+              f"now {a.get('summary')}")
     windows = report.get("timeline", [])
     slo = report.get("slo_ms")
     if windows and slo:
