@@ -42,7 +42,9 @@ def test_one_type_lists_and_mixed_lists_are_checked_alike():
         check_batch([object(), object()])
 
 
-@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the thresholds are glibc's")
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc",
+                    reason="mallopt thresholds exist only in glibc; on musl and other libcs buffers.py does "
+                           "nothing, so there is nothing to check (it runs on any glibc system, as CI is)")
 def test_freed_frame_buffers_stay_in_the_process():
     assert reuse_freed_buffers() is True
     assert reuse_freed_buffers() is True  # once per process, then a no-op
