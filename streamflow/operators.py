@@ -14,9 +14,9 @@ import builtins
 from collections.abc import AsyncIterable, Callable, Iterable, Sequence
 from itertools import islice
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from streamflow.dataflow.flow import Dataflow, Input, Stream
+from streamflow.dataflow.flow import Dataflow, Input, Stream, stream_method
 from streamflow.dataflow.operators.aggregate import Aggregate, key_value
 from streamflow.dataflow.operators.fields import as_function
 from streamflow.dataflow.operators.join import EpochJoin, pair
@@ -24,14 +24,6 @@ from streamflow.dataflow.operators.sink import CallbackSink, JsonLinesSink, Prob
 from streamflow.dataflow.operators.transform import (Exchange, Filter, FlatMap, Inspect, Map,
                                                      MapBatch, Project, Union)
 from streamflow.dataflow.source import AsyncIterableSource, IterableSource
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _stream_method(fn: F) -> F:
-    fn.__stream_method__ = True  # type: ignore[attr-defined]
-    return fn
-
 
 def batched(records: Iterable[Any], batch_size: int,
             epoch_of: Callable[[Any], int] | None = None) -> Iterable[tuple[int, list[Any]]]:
@@ -112,60 +104,60 @@ def source_async(name: str, flow: Dataflow,
     return flow.add(name, "source", lambda: AsyncIterableSource(items, prefetch))
 
 
-@_stream_method
+@stream_method
 def map(name: str, up: Stream, fn: Callable[[Any], Any]) -> Stream:  # noqa: A001
     """Each record x becomes fn(x)."""
     return up.flow.add(name, "map", lambda: Map(fn), [up])
 
 
-@_stream_method
+@stream_method
 def flat_map(name: str, up: Stream, fn: Callable[[Any], Iterable[Any]]) -> Stream:
     """Each record x becomes the records of fn(x)."""
     return up.flow.add(name, "flat_map", lambda: FlatMap(fn), [up])
 
 
-@_stream_method
+@stream_method
 def filter(name: str, up: Stream, predicate: Callable[[Any], bool]) -> Stream:  # noqa: A001
     """Keeps records where predicate(x) is true."""
     return up.flow.add(name, "filter", lambda: Filter(predicate), [up])
 
 
-@_stream_method
+@stream_method
 def map_batch(name: str, up: Stream, fn: Callable[[Any], Any]) -> Stream:
     """Each batch b becomes fn(b): vectorised numpy or columnar code."""
     return up.flow.add(name, "map_batch", lambda: MapBatch(fn), [up])
 
 
-@_stream_method
+@stream_method
 def project(name: str, up: Stream, fields: Sequence[str | int]) -> Stream:
     """Keeps the named fields of dict records (indices of tuple records)."""
     return up.flow.add(name, "project", lambda: Project(fields), [up], params={"fields": list(fields)})
 
 
-@_stream_method
+@stream_method
 def inspect(name: str, up: Stream, fn: Callable[[int, Any], None]) -> Stream:
     """Calls fn(epoch, record) per record; the stream passes through unchanged."""
     return up.flow.add(name, "inspect", lambda: Inspect(fn), [up])
 
 
-@_stream_method
+@stream_method
 def union(name: str, up: Stream, *others: Stream) -> Stream:
     """Merges streams into one."""
     n = 1 + len(others)
     return up.flow.add(name, "union", lambda: Union(n), [up, *others])
 
 
-@_stream_method
+@stream_method
 def exchange(name: str, up: Stream, key: Callable[[Any], Any] | str | int) -> Stream:
     """Repartitions by key: records with equal keys meet on the same instance downstream."""
     key_fn = as_function(key, f"{name}.key")
     return up.flow.add(name, "exchange", Exchange, [Input(up, "hash", key_fn)])
 
 
-key_by = exchange
+key_by = stream_method(exchange, alias="key_by")
 
 
-@_stream_method
+@stream_method
 def join(name: str, left: Stream, right: Stream, left_key: Callable[[Any], Any] | str | int,
          right_key: Callable[[Any], Any] | str | int | None = None, window: int = 1,
          how: str = "inner", emit: Callable[[Any, Any], Any] = pair) -> Stream:
@@ -177,7 +169,7 @@ def join(name: str, left: Stream, right: Stream, left_key: Callable[[Any], Any] 
                          params={"window": window, "how": how})
 
 
-@_stream_method
+@stream_method
 def aggregate(name: str, up: Stream, key: Callable[[Any], Any] | str | int, agg: str = "count",
               value: Callable[[Any], Any] | str | int | None = None, window: int = 1, k: int = 3,
               emit: Callable[[Any, Any], Any] = key_value) -> Stream:
@@ -188,26 +180,26 @@ def aggregate(name: str, up: Stream, key: Callable[[Any], Any] | str | int, agg:
                        [Input(up, "hash", key_fn)], params={"agg": agg, "window": window})
 
 
-@_stream_method
+@stream_method
 def count(name: str, up: Stream, key: Callable[[Any], Any] | str | int, window: int = 1) -> Stream:
     """(key, number of records) per key per window."""
     return aggregate(name, up, key, "count", window=window)
 
 
-@_stream_method
+@stream_method
 def sink_jsonl(name: str, up: Stream, path: str | Path) -> None:
     """Writes records to a JSON Lines file, flushed as each epoch completes."""
     up.flow.add(name, "sink", lambda: JsonLinesSink(path), [up], 0, {"path": str(path)})
 
 
-@_stream_method
+@stream_method
 def sink(name: str, up: Stream, fn: Callable[[int, Any], None],
          on_epoch: Callable[[int], None] | None = None) -> None:
     """Calls fn(epoch, batch) per batch, and on_epoch(epoch) once each epoch is complete."""
     up.flow.add(name, "callback", lambda: CallbackSink(fn, on_epoch), [up], 0)
 
 
-@_stream_method
+@stream_method
 def collect(name: str, up: Stream) -> list[tuple[int, Any]]:
     """(epoch, record) pairs gathered into the returned list (tests, notebooks)."""
     out: list[tuple[int, Any]] = []
@@ -215,7 +207,7 @@ def collect(name: str, up: Stream) -> list[tuple[int, Any]]:
     return out
 
 
-@_stream_method
+@stream_method
 def probe(name: str, up: Stream) -> Probe:
     """A Probe on the stream: probe.passed(e) once no record at or before e can appear."""
     handle = Probe()

@@ -8,6 +8,19 @@ from typing import Any
 from streamflow.dataflow.graph import EdgeSpec, Graph, OperatorSpec
 
 
+STREAM_METHODS: dict[str, Callable[..., Any]] = {}
+
+
+def stream_method(fn: Callable[..., Any], alias: str | None = None) -> Callable[..., Any]:
+    """Make the operator function `fn(name, stream, ...)` a method of Stream as well (also as `alias`).
+
+    streamflow.operators registers its functions here, so this module never imports it (no cycle);
+    the package's __init__ imports streamflow.operators, so the methods exist once streamflow does.
+    """
+    STREAM_METHODS[alias or fn.__name__] = fn
+    return fn
+
+
 @dataclass(frozen=True)
 class Stream:
     """Output `port` of operator `op` in `flow`; operator methods return new streams."""
@@ -18,9 +31,8 @@ class Stream:
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         # stream.map(fn) == operators.map(flow.unique("map"), stream, fn), for every operator
-        from streamflow import operators
-        fn = getattr(operators, name, None)
-        if fn is None or name.startswith("_") or not getattr(fn, "__stream_method__", False):
+        fn = STREAM_METHODS.get(name)
+        if fn is None:
             raise AttributeError(name)
 
         def method(*args: Any, name: str | None = None, **kwargs: Any) -> Any:

@@ -14,7 +14,7 @@ import numpy as np
 
 from streamflow_workers.device import resolve_device
 from streamflow_workers.errors import ModelLoadError
-from streamflow_workers.runtimes import fp16_fallback
+from streamflow_workers.runtimes.common import fp16_fallback
 from streamflow_workers.runtimes.onnx_graph import free_batch_axis, load_onnx
 
 log = logging.getLogger(__name__)

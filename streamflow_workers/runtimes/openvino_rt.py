@@ -15,7 +15,7 @@ import numpy as np
 
 from streamflow_workers.device import resolve_device
 from streamflow_workers.errors import ModelLoadError
-from streamflow_workers.runtimes import fp16_fallback, runtime_module, threads
+from streamflow_workers.runtimes.common import fp16_fallback, runtime_module, threads
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from streamflow_workers.device import resolve_device
-from streamflow_workers.runtimes import fp16_fallback, threads
+from streamflow_workers.runtimes.common import fp16_fallback, threads
 from streamflow_workers.runtimes.onnx_graph import load_onnx
 from streamflow_workers.runtimes.onnx_to_torch import OnnxModule, convert
 
