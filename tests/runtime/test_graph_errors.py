@@ -96,6 +96,9 @@ def _broken(mutate) -> dict:
     (lambda p: p["operators"][1]["params"].update({"agg": "median"}),
      "operators[1].params.agg: expected one of count"),
     (lambda p: p["workers"][0].update({"device": "tpu"}), "workers[0].device: expected 'cpu'"),
+    # found by tools/fuzz_channels.py: an empty field list raised TypeError from operator.itemgetter
+    (lambda p: p["operators"][1]["params"].update({"key": []}), "a non-empty list of fields"),
+    (lambda p: p["operators"][1]["params"].update({"key": True}), "a non-empty list of fields"),
 ])
 def test_cli_reports_one_line_and_exit_2(tmp_path, mutate, message) -> None:
     result = _validate(tmp_path, _broken(mutate))

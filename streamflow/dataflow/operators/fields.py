@@ -21,12 +21,17 @@ def as_function(spec: Any, what: str = "function") -> RecordFn:
         return compile_expr(spec["expr"], f"{what}.expr")
     if isinstance(spec, dict) and "import" in spec:
         return import_callable(spec["import"], f"{what}.import")
-    if isinstance(spec, (str, int)):
+    if _is_field(spec):
         return operator.itemgetter(spec)
-    if isinstance(spec, list) and all(isinstance(s, (str, int)) for s in spec):
+    if isinstance(spec, list) and spec and all(_is_field(s) for s in spec):
         return operator.itemgetter(*spec)
-    raise PlanError(f"{what}: expected a field name, a list of fields, {{'expr': ...}} or "
+    raise PlanError(f"{what}: expected a field name, a non-empty list of fields, {{'expr': ...}} or "
                     f"{{'import': 'module:function'}}, got {spec!r}")
+
+
+def _is_field(spec: Any) -> bool:
+    """A field name or an index (a bool is neither, though Python counts it as an int)."""
+    return isinstance(spec, str) or (isinstance(spec, int) and not isinstance(spec, bool))
 
 
 def import_callable(path: Any, what: str = "function") -> RecordFn:
