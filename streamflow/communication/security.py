@@ -24,6 +24,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -108,12 +109,55 @@ def load_keyring(folder: str | Path, name: str) -> Keyring:
     return Keyring(secret_file.name[:-len(".key_secret")], public, secret, allowed, folder)
 
 
+EPHEMERAL_PREFIX = "streamflow-keys-"
+OWNER_FILE = "owner"  # "<pid> <start time>" of the process that made the folder
+
+
 def ephemeral_keys() -> Path:
     """A fresh key folder for one `--local` or testbed run: one pair named `coordinator`, shared
     by the coordinator and the workers it starts (the folder is private to this user)."""
-    folder = Path(tempfile.mkdtemp(prefix="streamflow-keys-"))
+    sweep_stale_keys()
+    folder = Path(tempfile.mkdtemp(prefix=EPHEMERAL_PREFIX))
+    (folder / OWNER_FILE).write_text(f"{os.getpid()} {_start_time(os.getpid()) or '?'}\n")
     generate(folder, COORDINATOR)
     return folder
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (/proc), so a reused pid is not its owner."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rpartition(")")[2].split()[19]
+
+
+def _alive(pid: int, start: str) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return start == "?" or _start_time(pid) in (None, start)
+
+
+def sweep_stale_keys(root: str | Path | None = None) -> list[Path]:
+    """Remove this user's ephemeral key folders whose owner process is gone: a coordinator killed
+    with SIGKILL cannot remove its own. Folders without an owner file are left alone."""
+    removed = []
+    for folder in Path(root or tempfile.gettempdir()).glob(EPHEMERAL_PREFIX + "*"):
+        try:
+            if folder.stat().st_uid != os.getuid():
+                continue
+            pid, start = (folder / OWNER_FILE).read_text().split()
+            stale = not _alive(int(pid), start)
+        except (OSError, ValueError):
+            continue
+        if stale:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 def is_loopback(address: str) -> bool:

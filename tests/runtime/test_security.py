@@ -37,6 +37,26 @@ def test_keys_generate_makes_a_private_pair_and_never_overwrites(tmp_path) -> No
     assert again.returncode == 2 and again.stderr.count("\n") == 1 and "exists" in again.stderr
 
 
+def test_key_folders_of_killed_coordinators_are_swept(tmp_path, monkeypatch) -> None:
+    """A coordinator killed with SIGKILL leaves its ephemeral keys; the next run removes them."""
+    from streamflow.communication import security
+    monkeypatch.setattr(security.tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale, live, unowned = (tmp_path / f"streamflow-keys-{n}" for n in ("stale", "live", "unowned"))
+    for folder in (stale, live, unowned):
+        folder.mkdir()
+    (stale / "owner").write_text(f"{dead.pid} {security._start_time(os.getpid())}\n")
+    (live / "owner").write_text(f"{os.getpid()} {security._start_time(os.getpid())}\n")
+    reused = tmp_path / "streamflow-keys-reused"  # our pid, but another process's start time
+    reused.mkdir()
+    (reused / "owner").write_text(f"{os.getpid()} 1\n")
+    fresh = security.ephemeral_keys()
+    assert fresh.parent == tmp_path and (fresh / "coordinator.key_secret").is_file()
+    assert (fresh / "owner").read_text().split()[0] == str(os.getpid())
+    assert not stale.exists() and not reused.exists() and live.exists() and unowned.exists()
+
+
 @pytest.mark.parametrize("expr, value", [
     ("{**r, 'fast': r['speed'] > 100}", {"speed": 120, "tracks": [1, 2], "fast": True}),
     ("len(r['tracks'])", 2),
