@@ -275,6 +275,10 @@ class WorkerDaemon:
             if msg is None:
                 if time.monotonic() - self.last_contact > COORDINATOR_SILENCE_S:
                     log.warning("coordinator silent for %.0f s; dropping run %s", COORDINATOR_SILENCE_S, run_id)
+                    # said, in case the coordinator is only slow: it fails the run at once with this
+                    # line instead of waiting out its deploy timeout for a worker that has left
+                    self.send("failed", {"run": run_id, "error": f"dropped the run while waiting for "
+                                         f"'{kind}': no word from the coordinator for {COORDINATOR_SILENCE_S:.0f} s"})
                     return None
                 continue
             got, body = msg

@@ -134,6 +134,49 @@ def test_one_slow_loading_worker_does_not_make_the_others_drop_the_run(cluster, 
     assert len(lines) == 200 and all(json.loads(line)["slow"] for line in lines)
 
 
+def test_a_worker_that_drops_a_run_says_so(tmp_path) -> None:
+    """A coordinator (a bare socket here) that deploys and then says nothing: the worker gives the
+    run up after COORDINATOR_SILENCE_S and tells the coordinator, which can fail the run at once."""
+    import msgpack
+    import zmq
+    from streamflow.cluster.worker_process import COORDINATOR_SILENCE_S
+    port = free_port()
+    context = zmq.Context()
+    router = context.socket(zmq.ROUTER)
+    router.setsockopt(zmq.LINGER, 0)
+    router.bind(f"tcp://127.0.0.1:{port}")
+    worker = start_worker("w0", "edge", f"tcp://127.0.0.1:{port}")
+    plan = {"version": 1, "name": "silent", "workers": [{"name": "w0", "tier": "edge"}],
+            "sources": [{"name": "g", "kind": "generator", "placement": [{"worker": "w0"}], "count": 10,
+                         "speed": 0, "fields": {"x": {"int": [0, 9]}}}],
+            "operators": [], "sinks": [{"name": "out", "from": "g", "path": str(tmp_path / "out.jsonl")}]}
+    got: dict[bytes, tuple[float, dict]] = {}
+    try:
+        while True:
+            assert router.poll(20_000), "the worker never registered"
+            identity, kind, _body = router.recv_multipart()
+            if kind == b"register":
+                break
+        router.send_multipart([identity, b"deploy", msgpack.packb({"run": "r0", "plan": plan})])
+        deadline = time.monotonic() + COORDINATOR_SILENCE_S + 10
+        while time.monotonic() < deadline and b"failed" not in got:
+            if not router.poll(500):
+                continue
+            frames = router.recv_multipart()
+            if frames[0] == identity and len(frames) == 3:
+                got[frames[1]] = (time.monotonic(), msgpack.unpackb(frames[2]))
+    finally:
+        worker.kill()
+        worker.wait(timeout=10)
+        router.close()
+        context.term()
+    assert b"deployed" in got and b"failed" in got, sorted(got)
+    deployed_at, failed_at = got[b"deployed"][0], got[b"failed"][0]
+    assert COORDINATOR_SILENCE_S - 1 <= failed_at - deployed_at <= COORDINATOR_SILENCE_S + 3
+    body = got[b"failed"][1]
+    assert body["run"] == "r0" and "no word from the coordinator" in body["error"] and "'wire'" in body["error"]
+
+
 def test_local_cli_runs_the_example_and_matches_in_process(tmp_path) -> None:
     plan = json.loads((REPO / "examples" / "relational" / "plan.json").read_text())
     (tmp_path / "dist").mkdir()
