@@ -94,14 +94,16 @@ def measure_link(state: Any, sender: str, receiver: str, seconds: float = 2.0, p
         server.wait()
 
 
-def cpu_loop_seconds(dirs: list[str] | None = None, iterations: int = 3_000_000) -> float:
-    """Wall time of a pure-Python loop, in a fresh process inside the cgroup `dirs` (None: here)."""
+def cpu_loop(dirs: list[str] | None = None, iterations: int = 3_000_000) -> tuple[float, float]:
+    """(wall, CPU) seconds of a pure-Python loop, in a fresh process inside the cgroup `dirs` (None:
+    here). CPU / wall is the share of a core the loop got: a quota caps it, a busy machine only lowers it."""
     from streamflow.testbed import cgroups
-    code = ("import time\nt=time.perf_counter()\nx=0\nfor i in range(%d): x+=i\n"
-            "print(time.perf_counter()-t)" % iterations)
+    code = ("import time\nt=time.perf_counter()\nc=time.process_time()\nx=0\nfor i in range(%d): x+=i\n"
+            "print(time.perf_counter()-t, time.process_time()-c)" % iterations)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          preexec_fn=(lambda: cgroups.join(dirs)) if dirs else None)
-    return float(out.stdout)
+    wall, cpu = out.stdout.split()
+    return float(wall), float(cpu)
 
 
 def main(argv: list[str]) -> int:
