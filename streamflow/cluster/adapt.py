@@ -148,7 +148,7 @@ class Controller:
         else:
             self.over = self.over + 1 if reason else 0
         self.under = self.under + 1 if (planned and not reason and arrival < UNDER_SHARE * planned) else 0
-        if self.last_change_t is not None and now_s - self.last_change_t < self.cooldown_s:
+        if self._cooling(now_s):
             return None
         if self.over >= OVER_WINDOWS:
             target = max(offered, planned) * HEADROOM + self._catch_up(window, plan, offered)
@@ -159,7 +159,34 @@ class Controller:
                   f"{self.under} windows"
         else:
             return None
-        scaling_up = self.over >= OVER_WINDOWS
+        return self._decide(target, why, self.over >= OVER_WINDOWS, window, plan, now_s)
+
+    def observe_halfway(self, window: dict[str, Any], plan: Any, now_s: float) -> Decision | None:
+        """Half-way through a window (LiveModel.halfway): a scale-up when a load step shows
+        already, so it need not wait up to a whole window (4 s) more. Stricter than the rule at a
+        window's end, as it sees half the samples: the sources offer more than the plan's rate
+        with headroom over the half window and over its second half, and records queue at an
+        operator with a variant (the plan is not absorbing it). Nothing else is judged or
+        counted here; the window closes and is observed as usual."""
+        planned = float(plan.expected.get("throughput_per_s") or 0.0)
+        if window.get("generation") != self.generation or self.age < WARMUP_WINDOWS or self._cooling(now_s):
+            return None
+        arrival = self._arrival(window, plan)
+        if not (planned and self._step_up(window, plan, planned) and self._queued(window, plan)
+                and arrival > planned * HEADROOM):
+            return None
+        offered = max(arrival, self._arrival(window, plan, "recent_rate_per_s"))
+        target = max(offered, planned) * HEADROOM + self._catch_up(window, plan, offered)
+        return self._decide(target, f"arrival {offered:.1f}/s over the planned {planned:.1f}/s", True,
+                            window, plan, now_s)
+
+    def _cooling(self, now_s: float) -> bool:
+        return self.last_change_t is not None and now_s - self.last_change_t < self.cooldown_s
+
+    def _decide(self, target: float, why: str, scaling_up: bool, window: dict[str, Any], plan: Any,
+                now_s: float) -> Decision | None:
+        """Re-plan for `target` records/s; the decision, unless the plan would not change (or,
+        scaling down, not save), or it would go back to where it fell behind a moment ago."""
         decision = self.replan(target, window, plan)
         if decision is not None and not scaling_up and not self._cheaper(decision.plan, plan):
             decision = None

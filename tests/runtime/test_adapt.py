@@ -204,9 +204,12 @@ def test_a_load_step_is_acted_on_in_one_window_and_a_short_burst_is_not() -> Non
     d = step.observe(w, None, plan, 16)
     assert d is not None and d.scale_up and "arrival" in d.reason
     # planned for the second half's rate, plus working off in 10 s what it will be behind by: the
-    # shortfall until the new plan serves (offered - served, 6 s) and the epochs redone (2 s)
+    # shortfall until the new plan serves (offered - served, 6 s) and the epochs redone from the
+    # last checkpoint (the example checkpoints every epoch of 1 s)
     offered, served = 2 * planned, w["rate_per_s"]["detect"]
-    assert d.target_rate == pytest.approx(offered * 1.1 + ((offered - served) * 6 + offered * 2) / 10)
+    redo_s = plan.recovery.every_epochs * plan.epoch_size / 1000
+    assert redo_s == 1.0
+    assert d.target_rate == pytest.approx(offered * 1.1 + ((offered - served) * 6 + offered * redo_s) / 10)
 
 
 def test_service_times_are_measured_only_where_records_queued() -> None:
@@ -231,3 +234,37 @@ def test_a_p99_over_the_slo_with_nothing_queued_and_the_load_under_the_plan_is_n
     assert decisions == [None] * 6
     late = [controller.observe(window(28.0 + 4 * i, 5, 6, 6000), None, plan, 28.0 + 4 * i) for i in range(2)]
     assert late[0] is None and late[1] is not None and "SLO" in late[1].reason  # queueing: it is real
+
+
+def test_the_live_model_shows_the_window_so_far_once_halfway(monkeypatch) -> None:
+    clock = [100.0]
+    monkeypatch.setattr("streamflow.cluster.livemodel.time.monotonic", lambda: clock[0])
+    model = LiveModel(window_s=4)
+    model.add_stats("edge-1", stats(6, out=6))
+    clock[0] += 1.5
+    assert model.halfway({}) is None
+    clock[0] += 0.5
+    model.add_stats("edge-1", stats(12, queue=3, out=12))
+    half = model.halfway({"generation": 0})
+    assert half["partial"] and half["rate_per_s"]["cameras"] == 6.0 and half["queue"]["detect"] == 3
+    assert model.halfway({}) is None and model.windows == []  # once per window; the window goes on
+    clock[0] += 2
+    assert model.tick({})["rate_per_s"]["cameras"] == 3.0
+    clock[0] += 2
+    assert model.halfway({}) is not None  # the next window's half
+
+
+def test_a_load_step_with_records_queueing_is_acted_on_halfway_through_a_window() -> None:
+    plan = current_plan()
+    planned = plan.expected["throughput_per_s"]
+    for queue, warm_windows, acts in ((4, 2, True), (0, 2, False), (4, 1, False)):
+        controller = Controller(PROBLEM, slo_ms=3000)
+        for i in range(warm_windows):
+            assert controller.observe(window(4.0 * (i + 1), planned, 0, 400), None, plan, 4.0 * (i + 1)) is None
+        t = 4.0 * warm_windows + 2
+        d = controller.observe_halfway(window(t, 2.5 * planned, queue, 400), plan, t)
+        # with nothing queued the plan absorbs it so far; in a new generation's warm-up nothing is judged
+        assert (d is not None) == acts, (queue, warm_windows)
+        if acts:
+            assert d.scale_up and "arrival" in d.reason and d.target_rate > 2.5 * planned * 1.1
+            assert controller.observe_halfway(window(t + 4, 2.5 * planned, queue, 400), plan, t + 4) is None  # cooldown
