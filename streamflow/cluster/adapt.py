@@ -40,6 +40,7 @@ HEADROOM = 1.1
 OVER_WINDOWS = 2     # windows in a row over capacity or SLO before scaling up
 UNDER_WINDOWS = 4    # windows in a row under UNDER_SHARE of the plan before scaling down (16 s)
 UNDER_SHARE = 0.75   # below this share of the planned rate a cheaper plan is looked for
+BEHIND_SHARE = 0.9   # an operator fed by the sources that takes in less than this share of what they offer falls behind
 SERVICE_WINDOWS = 4  # windows of service measurements kept per operator
 WARMUP_WINDOWS = 2   # windows after a new generation starts (its replay catching up) not judged
 FLAP_S = 60.0        # a configuration left for overload is not chosen again for overload this soon
@@ -172,13 +173,31 @@ class Controller:
         if window.get("generation") != self.generation or self.age < WARMUP_WINDOWS or self._cooling(now_s):
             return None
         arrival = self._arrival(window, plan)
-        if not (planned and self._step_up(window, plan, planned) and self._queued(window, plan)
+        if not (planned and self._step_up(window, plan, planned) and self._behind(window, plan)
                 and arrival > planned * HEADROOM):
             return None
         offered = max(arrival, self._arrival(window, plan, "recent_rate_per_s"))
         target = max(offered, planned) * HEADROOM + self._catch_up(window, plan, offered)
-        return self._decide(target, f"arrival {offered:.1f}/s over the planned {planned:.1f}/s", True,
-                            window, plan, now_s)
+        return self._decide(target, f"arrival {offered:.1f}/s over the planned {planned:.1f}/s, seen half-way "
+                                    f"through a window", True, window, plan, now_s)
+
+    def _behind(self, window: dict[str, Any], plan: Any) -> bool:
+        """The plan is not absorbing what the sources offer: records queue at an operator with a
+        variant, or one the sources feed took in less than BEHIND_SHARE of what they offered.
+        The second shows where the first misses it: a batching detector holds the queue in the
+        model batch it is running, so the queue it reports twice a second can read 0 while its
+        backlog grows (a testbed run: none seen 1.8 s into a step from 6 to 18 frames/s)."""
+        if self._queued(window, plan):
+            return True
+        sources = {n.name for n in plan.nodes if n.role == "source"}
+        for node in plan.nodes:
+            fed = [i.source for i in node.inputs if i.source in sources]
+            if node.variant is None or not fed:
+                continue
+            offered = sum(window["rate_per_s"].get(s, 0.0) for s in fed)
+            if offered > 0 and window["rate_per_s"].get(node.name, 0.0) < BEHIND_SHARE * offered:
+                return True
+        return False
 
     def _cooling(self, now_s: float) -> bool:
         return self.last_change_t is not None and now_s - self.last_change_t < self.cooldown_s

@@ -257,14 +257,19 @@ def test_the_live_model_shows_the_window_so_far_once_halfway(monkeypatch) -> Non
 def test_a_load_step_with_records_queueing_is_acted_on_halfway_through_a_window() -> None:
     plan = current_plan()
     planned = plan.expected["throughput_per_s"]
-    for queue, warm_windows, acts in ((4, 2, True), (0, 2, False), (4, 1, False)):
+    # (queued batches, detect's intake as a share of the offered rate, windows closed, acts):
+    # records queue; none reported but detect takes in less than offered (a batching detector holds
+    # its queue in the model batch); the plan absorbs it so far; in a new generation's warm-up
+    for queue, intake, warm_windows, acts in ((4, 0.5, 2, True), (0, 0.8, 2, True), (0, 1.0, 2, False),
+                                              (4, 0.5, 1, False)):
         controller = Controller(PROBLEM, slo_ms=3000)
         for i in range(warm_windows):
             assert controller.observe(window(4.0 * (i + 1), planned, 0, 400), None, plan, 4.0 * (i + 1)) is None
         t = 4.0 * warm_windows + 2
-        d = controller.observe_halfway(window(t, 2.5 * planned, queue, 400), plan, t)
-        # with nothing queued the plan absorbs it so far; in a new generation's warm-up nothing is judged
-        assert (d is not None) == acts, (queue, warm_windows)
+        w = window(t, 2.5 * planned, queue, 400)
+        w["rate_per_s"]["detect"] = intake * 2.5 * planned
+        d = controller.observe_halfway(w, plan, t)
+        assert (d is not None) == acts, (queue, intake, warm_windows)
         if acts:
             assert d.scale_up and "arrival" in d.reason and d.target_rate > 2.5 * planned * 1.1
             assert controller.observe_halfway(window(t + 4, 2.5 * planned, queue, 400), plan, t + 4) is None  # cooldown
