@@ -172,9 +172,9 @@ class Controller:
         """Half-way through a window (LiveModel.halfway): a scale-up when a load step shows
         already, so it need not wait up to a whole window (4 s) more. Stricter than the rule at a
         window's end, as it sees half the samples: the sources offer more than the plan's rate
-        with headroom over the half window and over its second half, and records queue at an
-        operator with a variant (the plan is not absorbing it). Nothing else is judged or
-        counted here; the window closes and is observed as usual."""
+        with headroom over the half window and over its second half, and the plan is not
+        absorbing it (`_behind`). Nothing else is judged or counted here; the window closes and
+        is observed as usual."""
         planned = float(plan.expected.get("throughput_per_s") or 0.0)
         if window.get("generation") != self.generation or self.age < WARMUP_WINDOWS or self._cooling(now_s):
             return None
