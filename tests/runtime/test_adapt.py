@@ -261,25 +261,25 @@ def test_the_live_model_shows_the_window_so_far_once_halfway(monkeypatch) -> Non
     assert model.halfway({}) is not None  # the next window's half
 
 
-def test_a_load_step_with_records_queueing_is_acted_on_halfway_through_a_window() -> None:
+def test_a_load_step_is_acted_on_halfway_through_a_window_and_a_short_burst_is_not() -> None:
     plan = current_plan()
     planned = plan.expected["throughput_per_s"]
-    # (queued batches, detect's intake as a share of the offered rate, windows closed, acts):
-    # records queue; none reported but detect takes in less than offered (a batching detector holds
-    # its queue in the model batch); the plan absorbs it so far; in a new generation's warm-up
-    for queue, intake, warm_windows, acts in ((4, 0.5, 2, True), (0, 0.8, 2, True), (0, 1.0, 2, False),
-                                              (4, 0.5, 1, False)):
+    # (offered over the half window, over its second half, queued batches, windows closed, acts):
+    # a step the plan still absorbs (nothing queued yet); a burst of its last second only; the
+    # same burst with records queueing; a new generation's warm-up
+    for whole, recent, queue, warm_windows, acts in ((2.5, 2.5, 0, 2, True), (1.0, 2.0, 0, 2, False),
+                                                     (1.0, 2.0, 4, 2, True), (2.5, 2.5, 4, 1, False)):
         controller = Controller(PROBLEM, slo_ms=3000)
         for i in range(warm_windows):
             assert controller.observe(window(4.0 * (i + 1), planned, 0, 400), None, plan, 4.0 * (i + 1)) is None
         t = 4.0 * warm_windows + 2
-        w = window(t, 2.5 * planned, queue, 400)
-        w["rate_per_s"]["detect"] = intake * 2.5 * planned
+        w = window(t, whole * planned, queue, 400, recent=recent * planned)
+        w["rate_per_s"]["detect"] = whole * planned  # the detector takes in all of it so far
         d = controller.observe_halfway(w, plan, t)
-        assert (d is not None) == acts, (queue, intake, warm_windows)
+        assert (d is not None) == acts, (whole, recent, queue, warm_windows)
         if acts:
-            assert d.scale_up and "arrival" in d.reason and d.target_rate > 2.5 * planned * 1.1
-            assert controller.observe_halfway(window(t + 4, 2.5 * planned, queue, 400), plan, t + 4) is None  # cooldown
+            assert d.scale_up and "half-way" in d.reason and d.target_rate > max(whole, recent) * planned * 1.1
+            assert controller.observe_halfway(w, plan, t + 4) is None  # cooldown
 
 
 def test_scaling_down_goes_back_to_a_configuration_that_kept_up_with_the_load_in_this_run() -> None:
