@@ -14,6 +14,7 @@ from contextlib import aclosing
 from pathlib import Path
 from typing import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, NamedTuple, Sequence, TypeVar
 
+import cv2
 import numpy as np
 
 from streamflow_traces.format import Trace, TraceError
@@ -74,6 +75,8 @@ class FrameReader:
         timestamps = self.trace.timestamps
         try:
             position = 0
+            if self.start > 0:
+                cap, position = seek_capture(cap, str(path), self.start)
             for index in range(self.start, self.stop, self.stride):
                 while position < index:  # grab() skips without converting the picture
                     if not cap.grab():
@@ -89,6 +92,21 @@ class FrameReader:
 
     def __aiter__(self) -> AsyncIterator[Frame]:
         return decode_ahead(self, self.depth)
+
+
+def seek_capture(cap: cv2.VideoCapture, path: str, index: int) -> tuple[cv2.VideoCapture, int]:
+    """Put the decoder on frame `index` (returns the capture and its position): FFmpeg seeks to
+    the keyframe at or before it and decodes forward to it (OpenCV's CAP_PROP_POS_FRAMES), so a
+    replay resumed late in a clip (a recovery, a live switch) does not decode every frame before
+    it. Where the container does not report that position, a fresh capture starts at frame 0 and
+    the caller decodes forward from there, as before."""
+    if cap.set(cv2.CAP_PROP_POS_FRAMES, index) and int(cap.get(cv2.CAP_PROP_POS_FRAMES)) == index:
+        return cap, index
+    cap.release()
+    cap = open_capture(path)
+    if not cap.isOpened():
+        raise TraceError(f"{path}: cannot open video (corrupt or unsupported format)")
+    return cap, 0
 
 
 class _Failure:

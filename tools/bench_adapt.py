@@ -7,7 +7,7 @@
    peer: the epoch period, the gap between the sinks' epochs in any run), whether the old plan
    drained to the switch epoch (cluster/handover.py) or fell back to replaying from a periodic
    checkpoint, and records lost and duplicated against a static run. `--switches N` runs of it.
-2. With --testbed (root): examples/adaptive on the testbed of examples/traffic/infra.json with
+2. With --testbed (root): examples/adaptive on the testbed of examples/adaptive/infra.json with
    --adapt: reaction time (cameras 3 and 4 join at stream second 8, on the replay's clock ->
    the first new plan active), the time the new models took to load beside the running plan
    and the output pause of each switch, frames lost and duplicated over (camera, frame

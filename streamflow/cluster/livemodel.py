@@ -1,4 +1,4 @@
-"""The coordinator's live model of a run: per window (5 s), what each operator was offered and
+"""The coordinator's live model of a run: per window (4 s), what each operator was offered and
 how fast it served it, how long records took to each sink, and what the links carried.
 
 Built from the stats every worker sends twice a second (cumulative counters per operator
@@ -45,6 +45,7 @@ class LiveModel:
         self.queue: dict[str, dict[str, int]] = {}
         self.instances: dict[str, set[str]] = {}
         self.link_bytes: dict[str, int] = {}
+        self._halfway_seen = False
 
     def restart_counters(self) -> None:
         """A new generation starts: its workers count from zero (a counter that merely went
@@ -101,8 +102,26 @@ class LiveModel:
         now = time.monotonic()
         if now - self.window_start < self.window_s:
             return None
+        window = self._summary(now, context)
+        self.windows.append(window)
+        self.window_start = now
+        self._reset_window()
+        return window
+
+    def halfway(self, context: dict[str, Any]) -> dict[str, Any] | None:
+        """Once per window, when half of it has passed: the window so far, summarised like a
+        closed one (its `recent_rate_per_s` is over the last quarter of a full window). The
+        controller looks at it for a load step only, so a step does not wait for the window's
+        end; the window itself goes on and closes as usual."""
+        now = time.monotonic()
+        if self._halfway_seen or now - self.window_start < self.window_s / 2:
+            return None
+        self._halfway_seen = True
+        return {**self._summary(now, context), "partial": True}
+
+    def _summary(self, now: float, context: dict[str, Any]) -> dict[str, Any]:
         span = now - self.window_start
-        window = {
+        return {
             "t_s": round(now - self.t0, 3), "span_s": round(span, 3),
             "rate_per_s": {op: round(n / span, 3) for op, n in self.records.items()},
             "recent_rate_per_s": self._recent_rates(now - span / 2),
@@ -119,10 +138,6 @@ class LiveModel:
             "link_bytes_per_s": {k: round(v / span, 1) for k, v in self.link_bytes.items() if v},
             **context,
         }
-        self.windows.append(window)
-        self.window_start = now
-        self._reset_window()
-        return window
 
 
 def write_timeline_png(windows: list[dict[str, Any]], events: list[dict[str, Any]], path: str | Path,

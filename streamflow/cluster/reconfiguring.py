@@ -168,11 +168,16 @@ class Reconfiguring:
                    "cost_per_hour": round(sum(self.plan.workers[w].cost_per_hour for w in self.plan.workers_used()), 6),
                    "expected_accuracy": self.plan.expected.get("accuracy"), "variants": variants_of(self.plan)}
         window = self.model.tick(context)
-        if window is None or self.controller is None or not running or self.switch is not None:
+        halfway = self.model.halfway(context) if window is None else None
+        if (window or halfway) is None or self.controller is None or not running or self.switch is not None:
             return
         previous = self.model.windows[-2] if len(self.model.windows) > 1 else None
         try:
-            decision = self.controller.observe(window, previous, self.plan, window["t_s"])
+            if window is not None:
+                decision = self.controller.observe(window, previous, self.plan, window["t_s"])
+            else:  # a load step need not wait for the window's end
+                window = halfway
+                decision = self.controller.observe_halfway(halfway, self.plan, halfway["t_s"])
         except StreamflowError as exc:
             if not self.options.quiet:
                 print(f"adapt: {exc}", flush=True)

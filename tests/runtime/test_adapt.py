@@ -75,6 +75,13 @@ def current_plan() -> object:
     return parse_plan(raw, str(REPO / "examples" / "adaptive" / "plan.json"), None, str(REPO / "examples" / "adaptive"))
 
 
+def add_workers(raw: dict, *names: str) -> None:
+    """Workers of the example's testbed that a plan document does not list yet."""
+    tiers = {"edge-2": ("edge", 0.02), "edge-3": ("edge", 0.02), "hub-1": ("hub", 0.1)}
+    have = {w["name"] for w in raw["workers"]}
+    raw["workers"] += [{"name": n, "tier": tiers[n][0], "cost_per_hour": tiers[n][1]} for n in names if n not in have]
+
+
 def test_the_controller_scales_out_when_the_backlog_grows_and_back_when_the_load_drops() -> None:
     plan = current_plan()
     controller = Controller(PROBLEM, slo_ms=3000, cooldown_s=15)
@@ -133,8 +140,7 @@ def test_the_controller_goes_back_when_the_plan_was_made_for_a_rate_measured_und
     raw = json.loads(json.dumps(plan.raw))
     detect = next(o for o in raw["operators"] if o["name"] == "detect")
     detect["placement"] = [{"worker": w, "share": 1} for w in ("edge-1", "edge-2", "edge-3", "hub-1")]
-    raw["workers"] += [{"name": w, "tier": t, "cost_per_hour": c} for w, t, c in
-                       (("edge-3", "edge", 0.02), ("hub-1", "hub", 0.1)) if w not in {x["name"] for x in raw["workers"]}]
+    add_workers(raw, "edge-2", "edge-3", "hub-1")
     raw["expected"].update(throughput_per_s=9.0, cost_per_hour=0.16)
     bigger = parse_plan(raw, plan.source_path, None, plan.base_dir)
     controller.last_change_t = 0.0  # it has just scaled up
@@ -156,6 +162,7 @@ def test_the_shares_check_compares_the_last_plan_with_its_own_generations() -> N
     raw = json.loads(json.dumps(plan.raw))
     detect = next(o for o in raw["operators"] if o["name"] == "detect")
     detect["placement"] = [{"worker": "edge-1", "share": 3}, {"worker": "edge-2", "share": 1}]
+    add_workers(raw, "edge-2")
     switched = parse_plan(raw, plan.source_path, None, plan.base_dir)
 
     def detect_stats(n: int) -> dict:
@@ -204,9 +211,12 @@ def test_a_load_step_is_acted_on_in_one_window_and_a_short_burst_is_not() -> Non
     d = step.observe(w, None, plan, 16)
     assert d is not None and d.scale_up and "arrival" in d.reason
     # planned for the second half's rate, plus working off in 10 s what it will be behind by: the
-    # shortfall until the new plan serves (offered - served, 6 s) and the epochs redone (2 s)
+    # shortfall until the new plan serves (offered - served, 6 s) and the epochs redone from the
+    # last checkpoint (the example checkpoints every epoch of 1 s)
     offered, served = 2 * planned, w["rate_per_s"]["detect"]
-    assert d.target_rate == pytest.approx(offered * 1.1 + ((offered - served) * 6 + offered * 2) / 10)
+    redo_s = plan.recovery.every_epochs * plan.epoch_size / 1000
+    assert redo_s == 1.0
+    assert d.target_rate == pytest.approx(offered * 1.1 + ((offered - served) * 6 + offered * redo_s) / 10)
 
 
 def test_service_times_are_measured_only_where_records_queued() -> None:
@@ -231,3 +241,74 @@ def test_a_p99_over_the_slo_with_nothing_queued_and_the_load_under_the_plan_is_n
     assert decisions == [None] * 6
     late = [controller.observe(window(28.0 + 4 * i, 5, 6, 6000), None, plan, 28.0 + 4 * i) for i in range(2)]
     assert late[0] is None and late[1] is not None and "SLO" in late[1].reason  # queueing: it is real
+
+
+def test_the_live_model_shows_the_window_so_far_once_halfway(monkeypatch) -> None:
+    clock = [100.0]
+    monkeypatch.setattr("streamflow.cluster.livemodel.time.monotonic", lambda: clock[0])
+    model = LiveModel(window_s=4)
+    model.add_stats("edge-1", stats(6, out=6))
+    clock[0] += 1.5
+    assert model.halfway({}) is None
+    clock[0] += 0.5
+    model.add_stats("edge-1", stats(12, queue=3, out=12))
+    half = model.halfway({"generation": 0})
+    assert half["partial"] and half["rate_per_s"]["cameras"] == 6.0 and half["queue"]["detect"] == 3
+    assert model.halfway({}) is None and model.windows == []  # once per window; the window goes on
+    clock[0] += 2
+    assert model.tick({})["rate_per_s"]["cameras"] == 3.0
+    clock[0] += 2
+    assert model.halfway({}) is not None  # the next window's half
+
+
+def test_a_load_step_is_acted_on_halfway_through_a_window_and_a_short_burst_is_not() -> None:
+    plan = current_plan()
+    planned = plan.expected["throughput_per_s"]
+    # (offered over the half window, over its second half, queued batches, windows closed, acts):
+    # a step the plan still absorbs (nothing queued yet); a burst of its last second only; the
+    # same burst with records queueing; a new generation's warm-up
+    for whole, recent, queue, warm_windows, acts in ((2.5, 2.5, 0, 2, True), (1.0, 2.0, 0, 2, False),
+                                                     (1.0, 2.0, 4, 2, True), (2.5, 2.5, 4, 1, False)):
+        controller = Controller(PROBLEM, slo_ms=3000)
+        for i in range(warm_windows):
+            assert controller.observe(window(4.0 * (i + 1), planned, 0, 400), None, plan, 4.0 * (i + 1)) is None
+        t = 4.0 * warm_windows + 2
+        w = window(t, whole * planned, queue, 400, recent=recent * planned)
+        w["rate_per_s"]["detect"] = whole * planned  # the detector takes in all of it so far
+        d = controller.observe_halfway(w, plan, t)
+        assert (d is not None) == acts, (whole, recent, queue, warm_windows)
+        if acts:
+            assert d.scale_up and "half-way" in d.reason and d.target_rate > max(whole, recent) * planned * 1.1
+            assert controller.observe_halfway(w, plan, t + 4) is None  # cooldown
+
+
+def test_scaling_down_goes_back_to_a_configuration_that_kept_up_with_the_load_in_this_run() -> None:
+    """The profile (158 ms per frame on a 0.25-CPU edge) makes one edge too slow for 6 frames/s
+    within the SLO, but the run has just served 6/s on it with nothing queued: after the load
+    falls back, the controller returns there (0.02/h), not to the planner's two edges."""
+    plan = current_plan()
+    assert [w for w, _s in plan.node("detect").placement] == ["edge-1"]
+    controller = Controller(PROBLEM, slo_ms=3000, cooldown_s=15)
+    for i in range(2):  # the first generation's warm-up windows: kept up at 6/s
+        w = window(4.0 * (i + 1), 6, 0, 400)
+        w["rate_per_s"]["detect"] = 6
+        assert controller.observe(w, None, plan, w["t_s"]) is None
+    up = None
+    for t in (12.0, 16.0):  # the step: behind at 15/s does not erase what it served at 6/s
+        up = up or controller.observe(window(t, 15, 20, 5000), None, plan, t)
+    assert up is not None and up.scale_up
+    bigger = parse_plan(up.plan, plan.source_path, None, plan.base_dir)
+    down = None
+    for i in range(12):
+        w = dict(window(40.0 + 4 * i, 6, 0, 400), generation=1)
+        down = controller.observe(w, None, bigger, w["t_s"])
+        if down:
+            break
+    assert down is not None and not down.scale_up
+    assert controller._shape(down.plan["operators"]) == controller._shape(plan.raw["operators"])
+    assert down.plan["expected"]["cost_per_hour"] == 0.02 and "served 6.0/s" in down.notes[0]
+    # one that fell behind at a rate it had kept up with is not gone back to
+    forgetful = Controller(PROBLEM, slo_ms=3000, cooldown_s=15)
+    for i, queue in enumerate((0, 0, 10)):
+        forgetful.observe(window(4.0 * (i + 1), 6, queue, 5000 if queue else 400), None, plan, 4.0 * (i + 1))
+    assert forgetful.kept_up == {}

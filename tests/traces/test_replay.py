@@ -11,7 +11,7 @@ import pytest
 
 from streamflow_traces.format import Trace, TraceError
 from streamflow_traces.importer import import_video
-from streamflow_traces.replay import (FrameReader, decode_ahead, epoch_of, iter_merged, merge_cameras, paced, replay,
+from streamflow_traces.replay import (FrameReader, decode_ahead, seek_capture, epoch_of, iter_merged, merge_cameras, paced, replay,
                            sleep_until)
 
 
@@ -37,6 +37,36 @@ def test_reader_start_stop_stride(counter_trace: Trace, frame_number) -> None:
     assert list(FrameReader(counter_trace, start=25)) == []
     with pytest.raises(ValueError):
         FrameReader(counter_trace, stride=0)
+
+
+def test_reader_started_late_gives_the_frames_of_a_full_decode(data_dir: Path) -> None:
+    """A reader resumed late in a real H.264 clip (a recovery, a live switch) seeks to a keyframe
+    and decodes forward: the same pictures as decoding every frame from the start."""
+    trace = Trace.open(Path(__file__).resolve().parents[2] / "traces" / "clips" / "ngsim_cam1")
+    full = list(FrameReader(trace))
+    for start in (1, 37, 100, trace.frame_count - 1):
+        late = list(FrameReader(trace, start=start, stop=start + 3))
+        assert [f.index for f in late] == [f.index for f in full[start:start + 3]]
+        for a, b in zip(late, full[start:start + 3]):
+            assert np.array_equal(a.image, b.image), f"frame {a.index} differs after a seek to {start}"
+
+
+def test_a_capture_that_cannot_seek_restarts_at_frame_zero(counter_trace: Trace, frame_number) -> None:
+    class Unseekable:
+        released = False
+
+        def set(self, prop: int, value: float) -> bool:
+            return False
+
+        def release(self) -> None:
+            self.released = True
+
+    stub = Unseekable()
+    cap, position = seek_capture(stub, str(counter_trace.video_path), 7)  # type: ignore[arg-type]
+    assert position == 0 and stub.released
+    ok, image = cap.read()
+    assert ok and frame_number(image) == 0
+    cap.release()
 
 
 def test_reader_reports_a_video_shorter_than_its_trace(counter_trace: Trace, counter_video: Path,
