@@ -4,14 +4,18 @@ under an SLO, the CLI's exit status and the plan's batch settings."""
 from __future__ import annotations
 
 import copy
+import itertools
 import json
+import math
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from streamflow_planner.algorithms.exact import least_cover
 from streamflow_planner.costmodel import Assignment, evaluate
 from streamflow_planner.errors import InfeasibleError, ProblemError
 from streamflow_planner.latency import md1_wait_quantile, op_worker_ms, path_latency, periodic_quantile
@@ -259,3 +263,18 @@ def test_charged_latency_never_falls_as_the_load_rises():
         ms = float(p.service_ms("det", "small")[w])
         got = [op_worker_ms(p, "det", w, ms, BatchSetting(1, 0.0), u, 0.99) for u in p.levels()]
         assert got == sorted(got)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.floats(0.5, 40.0),
+       st.lists(st.tuples(st.floats(0.0, 3.0), st.floats(0.5, 20.0), st.integers(0, 3)), min_size=1, max_size=3))
+def test_least_cover_is_the_cheapest_whole_worker_cover(rate, items):
+    """The budget cost rows of `exact` rest on least_cover: it must equal enumerating every count
+    (a cover short of the rate by HiGHS's tolerance, 1e-6 of it, may count: never more)."""
+    def cheapest(target: float) -> float:
+        return min((sum(k * p for k, (p, _cap, _c) in zip(counts, items))
+                    for counts in itertools.product(*[range(c + 1) for _p, _c, c in items])
+                    if sum(k * cap for k, (_p, cap, _c) in zip(counts, items)) >= target), default=math.inf)
+
+    got = least_cover(rate, items)
+    assert cheapest(rate - 1e-6 * max(1.0, rate)) - 1e-12 <= got <= cheapest(rate) + 1e-12
