@@ -80,12 +80,14 @@ def build_groups(problem: Problem) -> Groups:
             class_members.append([])
         class_of[w] = class_key[key]
         class_members[class_of[w]].append(w)
-    # everything a worker's latency depends on: its profile at every batch size, its service spread
+    # everything a worker's latency depends on: its profile at every batch size, its service spread,
+    # its CPU quota
     lat = [np.nan_to_num(problem.latency_ms[o][k], nan=-1.0) for o in problem.operators
            for k in problem.operators[o].variants]
     lat += [np.nan_to_num(ms, nan=-1.0) for o in problem.operators
             for _k, per in sorted(problem.by_batch.get(o, {}).items()) for _b, ms in sorted(per.items())]
     lat.append(np.array([problem.latency_model.cv_of(w.name) for w in problem.workers]))
+    lat.append(np.array([-1.0 if w.cpus is None else w.cpus for w in problem.workers]))
     lat_mat = np.vstack(lat) if lat else np.zeros((0, W))
     type_key: dict[bytes, int] = {}
     type_members: list[list[int]] = []

@@ -38,6 +38,8 @@ import mpmath
 import numpy as np
 
 from streamflow_planner.problem import Arrivals, BatchSetting, Problem
+from streamflow_planner.bursts import deal, service_draws
+from streamflow_planner.quota import QuotaCase, quota_quantile, quota_quantiles
 
 TOL = 1e-9
 POISSON = Arrivals("poisson")
@@ -76,12 +78,9 @@ def md1_wait_quantile(rho: float, p: float) -> float:
     return hi
 
 
-SEED = 20261203      # common random numbers: the same service draws at every load, so levels compare
-
-
 @lru_cache(maxsize=65536)
 def periodic_quantile(ms: float, size: int, rho: float, period_ms: float, p: float, cv: float = 0.0,
-                      overhead_ms: float = 0.0) -> float:
+                      overhead_ms: float = 0.0, cpus: float | None = None, quota_period_ms: float = 100.0) -> float:
     """The p-quantile of a record's time at a worker fed periodic bursts (queueing + its batch's
     service), in ms: a FIFO batch server with batch arrivals, solved by Lindley's recursion.
 
@@ -90,7 +89,10 @@ def periodic_quantile(ms: float, size: int, rho: float, period_ms: float, p: flo
     period j, all at the period's start. It serves them in batches of up to `size` formed within
     a burst, a batch taking the sum of its records' service times: each ms + overhead_ms (cv = 0)
     or log-normal with that mean and coefficient of variation `cv` (fixed draws). A batch leaves
-    at max(previous departure, its arrival) + its service; every record of it then."""
+    at max(previous departure, its arrival) + its service; every record of it then. With a CPU
+    quota of `cpus` < 1 core the service runs on the quota's clock instead (quota.py)."""
+    if cpus is not None and cpus < 1:
+        return quota_quantile(QuotaCase(ms, size, rho, period_ms, p, cv, overhead_ms, cpus, quota_period_ms))
     mean = ms + overhead_ms
     if rho * mean / ms >= 1:
         return math.inf
@@ -99,37 +101,52 @@ def periodic_quantile(ms: float, size: int, rho: float, period_ms: float, p: flo
         return float(mean)
     wanted = 256 if cv <= 0 else 20000
     periods = int(min(200000, max(64, math.ceil(wanted / a), math.ceil(8 / (1 - rho * mean / ms)))))
-    count = np.diff(np.floor(np.arange(periods + 1) * a + 1e-9)).astype(np.int64)
-    n = int(count.sum())
-    if n == 0:
+    b = deal(a, periods, size)
+    if b.records == 0:
         return float(mean)
-    burst = np.repeat(np.arange(periods), count)
-    pos = np.arange(n) - np.repeat(np.cumsum(count) - count, count)
-    new_batch = np.ones(n, dtype=bool)
-    new_batch[1:] = (burst[1:] != burst[:-1]) | (pos[1:] % size == 0)
-    batch_of = np.cumsum(new_batch) - 1
-    if cv > 0:
-        sigma2 = math.log1p(cv * cv)
-        service = mean * np.random.default_rng(SEED).lognormal(-sigma2 / 2, math.sqrt(sigma2), n)
-    else:
-        service = np.full(n, float(mean))
-    work = np.bincount(batch_of, weights=service)
-    arrive = period_ms * burst[new_batch]
+    work = np.bincount(b.batch_of, weights=service_draws(mean, cv, b.records))
+    arrive = period_ms * b.burst[b.new_batch]
     total = np.cumsum(work)
     leave = total + np.maximum.accumulate(arrive - (total - work))
-    return float(np.quantile(leave[batch_of] - period_ms * burst, p, method="inverted_cdf"))
+    return float(np.quantile(leave[b.batch_of] - period_ms * b.burst, p, method="inverted_cdf"))
+
+
+def _quota_case(problem: Problem, op: str, worker: int, ms_per_request: float, batch: BatchSetting,
+                rho: float, percentile: float) -> QuotaCase | None:
+    """The quota question op_worker_ms asks for a worker under a CPU quota (None: it asks none)."""
+    model, host = problem.latency_model, problem.workers[worker]
+    arrivals = problem.arrivals(op)
+    if host.cpus is None or host.cpus >= 1 or arrivals.process != "periodic" or not math.isfinite(ms_per_request):
+        return None
+    return QuotaCase(round(ms_per_request, 6), batch.size, round(rho, 9), round(arrivals.period_ms, 6), percentile,
+                     model.cv_of(host.name), model.overhead_ms, host.cpus, model.quota_period_ms)
+
+
+def prefetch(problem: Problem) -> None:
+    """Work out together the latency at every planning level of every worker under a CPU quota,
+    which the planners then ask for one at a time (one case alone runs in plain Python)."""
+    if problem.slo is None:
+        return
+    cases = [_quota_case(problem, op, w.index, float(problem.service_ms(op, k, bs)[w.index]), bs, u,
+                         problem.slo.percentile)
+             for op, spec in problem.operators.items() for k in spec.variants for bs in problem.batch_options(op)
+             for w in problem.workers for u in problem.levels()]
+    quota_quantiles([c for c in cases if c is not None])
 
 
 def worker_ms(ms_per_request: float, batch: BatchSetting, rho: float, percentile: float,
-              arrivals: Arrivals = POISSON, overhead_ms: float = 0.0, cv: float = 0.0) -> float:
+              arrivals: Arrivals = POISSON, overhead_ms: float = 0.0, cv: float = 0.0,
+              cpus: float | None = None, quota_period_ms: float = 100.0) -> float:
     """A record's latency at one worker: batching wait + queueing + its batch's service, each
     request taking the profiled ms plus the runtime's per-record overhead, under periodic bursts
-    (with service spread `cv`) or Poisson arrivals (M/D/1, deterministic service)."""
+    (with service spread `cv`, on a CPU quota's clock where the worker has one) or Poisson
+    arrivals (M/D/1, deterministic service)."""
     if not math.isfinite(ms_per_request) or rho >= 1:
         return math.inf
     if arrivals.process == "periodic":
         at_worker = periodic_quantile(round(ms_per_request, 6), batch.size, round(rho, 9),
-                                      round(arrivals.period_ms, 6), percentile, cv, overhead_ms)
+                                      round(arrivals.period_ms, 6), percentile, cv, overhead_ms,
+                                      cpus, quota_period_ms)
     else:
         mean = ms_per_request + overhead_ms
         load = rho * mean / ms_per_request
@@ -145,9 +162,10 @@ def op_worker_ms(problem: Problem, op: str, worker: int, ms_per_request: float, 
     monotone in the load: the most it gives at `rho` or at any planning level below it. The
     periodic quantile need not grow with every step of the load (the deal pattern changes), and
     a planner that charges a worker at a level above its load must never undercharge it."""
-    model = problem.latency_model
-    arrivals, cv = problem.arrivals(op), model.cv_of(problem.workers[worker].name)
-    return max(worker_ms(ms_per_request, batch, u, percentile, arrivals, model.overhead_ms, cv)
+    model, host = problem.latency_model, problem.workers[worker]
+    arrivals, cv = problem.arrivals(op), model.cv_of(host.name)
+    return max(worker_ms(ms_per_request, batch, u, percentile, arrivals, model.overhead_ms, cv,
+                         host.cpus, model.quota_period_ms)
                for u in [rho] + [u for u in problem.levels() if u < rho])
 
 

@@ -11,6 +11,7 @@ from streamflow_planner.algorithms.exact import solve_exact
 from streamflow_planner.algorithms.jellybean import solve_jellybean
 from streamflow_planner.costmodel import Assignment, Evaluation, evaluate
 from streamflow_planner.errors import InfeasibleError, PlannerError
+from streamflow_planner.latency import prefetch
 from streamflow_planner.problem import Problem
 
 ALGORITHMS = ("exact", "jellybean", "bruteforce", "ff", "bf", "ptc", "spc", "pte")
@@ -35,6 +36,7 @@ def plan(problem: Problem, algorithm: str, time_limit: float | None = 60.0) -> P
         raise PlannerError(f"unknown algorithm '{algorithm}' (choose from {', '.join(ALGORITHMS)})")
     start = time.perf_counter()
     optimal, gap, notes = False, None, []
+    prefetch(problem)
     if algorithm == "exact":
         assignment, info = solve_exact(problem, time_limit)
     elif algorithm == "jellybean":

@@ -31,6 +31,7 @@ class Worker:
     tier: int
     cost_per_hour: float
     device: str | None = None
+    cpus: float | None = None    # a CPU quota in cores (CFS bandwidth control); None: a whole host
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,7 @@ class LatencyModelSettings:
     overhead_ms: float = 0.0     # the runtime's own time per record at an ML operator, on top of the profile
     service_cv: float = 0.0      # coefficient of variation of a request's service time (0: deterministic)
     service_cv_by_worker: tuple[tuple[str, float], ...] = ()     # per-worker values that replace it
+    quota_period_ms: float = 100.0   # the CFS period of workers with a `cpus` quota (cpu.cfs_period_us)
 
     def cv_of(self, worker: str) -> float:
         return dict(self.service_cv_by_worker).get(worker, self.service_cv)
@@ -450,7 +452,10 @@ def parse_problem(data: Any, origin: str = "problem.json") -> Problem:
         if cost < 0:
             raise r.fail(f"{wp}.cost_per_hour", f"must be >= 0, got {cost}")
         device = r.get(w, "device", wp, str, optional=True)
-        workers.append(Worker(wname, i, tier, float(cost), device))
+        cpus = r.get(w, "cpus", wp, float, optional=True)
+        if cpus is not None and not cpus > 0:
+            raise r.fail(f"{wp}.cpus", f"must be > 0, got {cpus}")
+        workers.append(Worker(wname, i, tier, float(cost), device, None if cpus is None else float(cpus)))
     num_tiers = max(w.tier for w in workers) + 1
     tiers_raw = r.get(data, "tiers", "", list, optional=True)
     if tiers_raw is not None:
@@ -789,8 +794,12 @@ def _read_slo(r: _Reader, data: dict, worker_names: set[str]) -> tuple[LatencySL
             raise r.fail(where, f"must be >= 0, got {value}")
         if name and name not in worker_names:
             raise r.fail(where, f"no such worker '{name}'")
+    quota_period = r.get(block, "quota_period_ms", "latency_model", float, optional=True, default=100.0)
+    if not quota_period > 0:
+        raise r.fail("latency_model.quota_period_ms", f"must be > 0, got {quota_period}")
     model = LatencyModelSettings(tuple(sorted({float(u) for u in levels})), tuple(sorted({float(w) for w in waits})),
-                                 float(overhead), float(cv), tuple(sorted((k, float(v)) for k, v in per_worker.items())))
+                                 float(overhead), float(cv), tuple(sorted((k, float(v)) for k, v in per_worker.items())),
+                                 float(quota_period))
     return (LatencySLO(float(ms), PERCENTILES[pct]) if ms is not None else None), model
 
 

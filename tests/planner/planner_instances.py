@@ -32,7 +32,7 @@ def small_problems(draw, shapes=tuple(SHAPES), per_pair_prices: bool = False, ma
     (one worker type with a price ladder in the MILP). With
     `slo`, latencies at batch sizes 1 and 2, round trips between tiers (or none), a p95 or p99 latency SLO,
     periodic (bursts of 1 or 4) or Poisson sources, a service-time spread and per-hop overhead,
-    and three utilisation levels (so brute force stays small)."""
+    CPU quotas on some workers, and three utilisation levels (so brute force stays small)."""
     shape = draw(st.sampled_from(shapes))
     ops = SHAPES[shape]
     tiers = draw(st.integers(1, 3))
@@ -42,6 +42,11 @@ def small_problems(draw, shapes=tuple(SHAPES), per_pair_prices: bool = False, ma
     worker_tiers.sort()
     workers = [{"name": f"w{i}", "tier": t, "cost_per_hour": draw(st.sampled_from([0.1, 0.2, 0.3, 0.5, 0.8, 1.0, 2.0]))}
                for i, t in enumerate(worker_tiers)]
+    if slo:   # some workers under a CPU quota, whose latency the model takes on the quota's clock
+        for w in workers:
+            cpus = draw(st.sampled_from([None, None, 0.25, 0.5]))
+            if cpus is not None:
+                w["cpus"] = cpus
     rate = float(draw(st.sampled_from([5.0, 10.0, 20.0])))
     sources = sorted({u for _, ins in ops for u in ins if u.startswith("src")})
     nodes = [{"name": s, "kind": "source", "injection_rate_per_s": rate} for s in sources]
