@@ -37,8 +37,8 @@ from functools import lru_cache
 import mpmath
 import numpy as np
 
-from streamflow_planner.problem import Arrivals, BatchSetting, Problem
 from streamflow_planner.bursts import deal, service_draws
+from streamflow_planner.problem import Arrivals, BatchSetting, Problem
 from streamflow_planner.quota import QuotaCase, quota_quantile, quota_quantiles
 
 TOL = 1e-9

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streamflow_planner.errors import ProblemError
-from streamflow_planner.latency import periodic_quantile
+from streamflow_planner.latency import op_worker_ms, periodic_quantile, prefetch
 from streamflow_planner.problem import parse_problem
 from streamflow_planner import quota
 from streamflow_planner.quota import QuotaCase, quota_departures, quota_quantile, quota_quantiles
@@ -129,3 +129,20 @@ def test_many_cases_stepped_together_give_each_cases_own_answer():
     alone = [quota_quantile(c) for c in cases]
     assert together == alone
     assert together[5] == math.inf and together[6] == pytest.approx(28.0 * 0.25)
+
+
+def test_prefetch_answers_every_quota_case_the_planners_ask_for():
+    problem = parse_problem(_doc()).with_overrides(slo_ms=250.0)
+    quota._answers.clear()
+    periodic_quantile.cache_clear()
+    prefetch(problem)
+    known = set(quota._answers)
+    assert len(known) > 100
+    for op, spec in problem.operators.items():
+        for k in spec.variants:
+            for bs in problem.batch_options(op):
+                for w in problem.workers:
+                    for u in problem.levels():
+                        op_worker_ms(problem, op, w.index, float(problem.service_ms(op, k, bs)[w.index]), bs, u,
+                                     problem.slo.percentile)
+    assert set(quota._answers) == known            # nothing was left for plain Python
