@@ -136,8 +136,18 @@ class TraceSource(AsyncIterableSource):
             if schedule is not None and not schedule.present(f.camera, f.ts - origin[1]):
                 continue
             record = source_record(f.camera, f.index, f.ts, f.image, self.encode, self.quality, frame_filter)
-            record[EMITTED_AT] = time.time()
+            record[EMITTED_AT] = self._captured_at(f.ts - origin[1], ctx.clock_origin)
             yield f.epoch, [record]
+
+    def _captured_at(self, offset: float, clock_origin: float) -> float:
+        """When the frame was due on the run's clock (wall time): its capture, as far as latency
+        goes. A frame emitted late, by a replay that resumed after a recovery or a live switch
+        and catches up, counts the time it was late; one emitted on time is stamped now."""
+        now = time.time()
+        if self.speed <= 0:       # as fast as possible: no schedule to be late against
+            return now
+        due = clock_origin + (self.schedule.due(offset) if self.schedule else offset) / self.speed
+        return min(now, due)
 
 
 def build_trace_source(params: dict[str, Any], path: str, plan: Any) -> Any:

@@ -34,7 +34,8 @@ def json_line(epoch: int, record: Any) -> str:
 
 
 EMITTED_AT = "emitted_at"
-"""Record field a source may set to time.time() at emission; sinks then report end-to-end latency."""
+"""Record field a source sets to the wall time the record was captured (due on the run's clock;
+at most the emission time); sinks then report end-to-end latency from it."""
 
 
 def observe_latency(ctx: Any, batch: Batch) -> None:
