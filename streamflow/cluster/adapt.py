@@ -253,9 +253,13 @@ class Controller:
         DRAIN_S, the backlog it starts with: the records queued at the operators with a variant,
         what the running plan falls further behind until the new one serves (offered minus
         served, for REACTION_S), and the epochs the new plan redoes from the last checkpoint (it
-        switches at once, handover.py; at most one checkpoint interval). Planned at the offered
-        rate alone, a plan with 10 % spare capacity would take ten times the backlog's age to
-        catch up, and the p99 stays over the SLO until it has (a testbed run: a second scale-up)."""
+        switches at once, handover.py): as far as the newest committed checkpoint is behind the
+        sources (`checkpoint_behind_epochs`), at least one checkpoint interval. A checkpoint
+        commits once every stateful instance has its epoch complete, so behind an overloaded
+        plan it lags by more than the interval: 3-4 epochs of 1 s on the testbed, 40-48 frames
+        redone. Planned at the offered rate alone, a plan with 10 % spare capacity would take
+        ten times the backlog's age to catch up, and the p99 stays over the SLO until it has (a
+        testbed run: a second scale-up)."""
         variant_ops = [n.name for n in plan.nodes if n.variant is not None]
         if not variant_ops:
             return 0.0
@@ -263,7 +267,8 @@ class Controller:
         queued = sum(window["queue"].get(op, 0) * per_batch.get(op, 1.0) for op in variant_ops)
         served = min(window["rate_per_s"].get(op, 0.0) for op in variant_ops)
         every = plan.recovery.every_epochs if plan.recovery.enabled else None
-        redo_s = every * plan.epoch_size / 1000 if every and plan.epoch_unit == "ms" else 0.0
+        behind = max(every or 0, window.get("checkpoint_behind_epochs") or 0)
+        redo_s = behind * plan.epoch_size / 1000 if every and plan.epoch_unit == "ms" else 0.0
         return (queued + max(0.0, offered - served) * REACTION_S + offered * redo_s) / DRAIN_S
 
     def _measure(self, window: dict[str, Any], plan: Any) -> None:

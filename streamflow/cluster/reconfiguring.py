@@ -166,7 +166,10 @@ class Reconfiguring:
         """Close the live model's window when due; let the controller decide on it."""
         context = {"generation": self.generation, "workers": len(self.plan.workers_used()),
                    "cost_per_hour": round(sum(self.plan.workers[w].cost_per_hour for w in self.plan.workers_used()), 6),
-                   "expected_accuracy": self.plan.expected.get("accuracy"), "variants": variants_of(self.plan)}
+                   "expected_accuracy": self.plan.expected.get("accuracy"), "variants": variants_of(self.plan),
+                   # epochs a switch now would redo: from the newest committed checkpoint to the sources
+                   "checkpoint_behind_epochs": (None if self.committed is None else
+                                                max(0, self.observer.sources_reached() - self.committed))}
         window = self.model.tick(context)
         halfway = self.model.halfway(context) if window is None else None
         if (window or halfway) is None or self.controller is None or not running or self.switch is not None:

@@ -354,3 +354,20 @@ def test_a_scale_up_spreads_its_rate_over_the_chosen_workers_by_capacity() -> No
     # edge-1 ran, measured slower than profiled (1000 / 6 frames/s): a smaller share than its twins
     assert shares["edge-1"] < shares.get("edge-2", float("inf"))
     assert any("by capacity" in n for n in up.notes)
+
+
+def test_a_scale_up_plans_for_the_epochs_it_will_redo_from_a_checkpoint_that_lags() -> None:
+    """Behind an overloaded plan the newest committed checkpoint lags the sources by more than
+    its interval (3-4 epochs of 1 s on the testbed): the scale-up is sized to redo all of them."""
+    plan = current_plan()
+    targets = []
+    for behind in (None, 1, 4):
+        controller = Controller(PROBLEM, slo_ms=3000)
+        for i in range(3):
+            controller.observe(window(4.0 * (i + 1), 6, 0, 400), None, plan, 4.0 * (i + 1))
+        w = dict(window(16, 14, 4, 400), checkpoint_behind_epochs=behind)
+        d = controller.observe(w, None, plan, 16)
+        assert d is not None and d.scale_up
+        targets.append(d.target_rate)
+    assert targets[0] == pytest.approx(targets[1])  # at least the checkpoint interval (1 epoch)
+    assert targets[2] == pytest.approx(targets[1] + 14 * 3 / 10)  # 3 epochs more, offered 14/s, worked off in 10 s
