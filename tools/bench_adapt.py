@@ -105,7 +105,8 @@ def testbed_run() -> None:
     for a in report["adaptations"]:
         print(f"  at {a['at_s']:.1f} s: {a.get('reason')} -> {a.get('summary')}; planned in {a.get('plan_s')} s, "
               f"models loaded beside the running plan in {a.get('preload_s')} s, switch {a.get('switch_s')} s, "
-              f"output pause {a.get('output_pause_s')} s, epochs redone from checkpoint {a.get('checkpoint_epoch')}")
+              f"output pause {a.get('output_pause_s')} s, "
+              f"{'drained to' if a.get('drained') else 'epochs redone from'} checkpoint {a.get('checkpoint_epoch')}")
     print("  " + check.stdout.strip().replace("\n", "\n  "))
 
 

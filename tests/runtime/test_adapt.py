@@ -371,3 +371,22 @@ def test_a_scale_up_plans_for_the_epochs_it_will_redo_from_a_checkpoint_that_lag
         targets.append(d.target_rate)
     assert targets[0] == pytest.approx(targets[1])  # at least the checkpoint interval (1 epoch)
     assert targets[2] == pytest.approx(targets[1] + 14 * 3 / 10)  # 3 epochs more, offered 14/s, worked off in 10 s
+
+
+def test_what_a_configuration_served_counts_the_second_half_of_a_window_too() -> None:
+    """A 4 s window of a steady 6 frames/s reads 5.0-6.5; the testbed's base windows read 5.0
+    and 5.4 (6.0 and 5.9 over their second halves), and one edge was then not gone back to for
+    6.0/s after the load fell back."""
+    plan = current_plan()
+    controller = Controller(PROBLEM, slo_ms=3000, cooldown_s=15)
+    for i, (whole, half) in enumerate(((5.0, 6.0), (5.4, 5.9))):
+        controller.observe(window(4.0 * (i + 1), whole, 0, 400, recent=half), None, plan, 4.0 * (i + 1))
+    assert controller._known(6.0 * 1.0, dict_plan_costing(plan, 0.2)) is not None
+    assert max(served for served, _raw in controller.kept_up.values()) == 6.0
+
+
+def dict_plan_costing(plan: object, cost: float) -> object:
+    """`plan` as if it cost `cost` per hour (what `_known` compares against)."""
+    raw = json.loads(json.dumps(plan.raw))
+    raw["expected"]["cost_per_hour"] = cost
+    return parse_plan(raw, plan.source_path, None, plan.base_dir)
