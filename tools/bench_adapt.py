@@ -103,8 +103,10 @@ def testbed_run() -> None:
           f"{step:g} s -> new plan active): {ups[0]['at_s'] - step + (ups[0].get('switch_s') or 0):.1f} s"
           if ups else "adaptive on the testbed: no adaptation")
     for a in report["adaptations"]:
-        print(f"  at {a['at_s']:.1f} s: {a.get('reason')} -> {a.get('summary')}; models loaded beside the running "
-              f"plan in {a.get('preload_s')} s, switch {a.get('switch_s')} s, output pause {a.get('output_pause_s')} s")
+        print(f"  at {a['at_s']:.1f} s: {a.get('reason')} -> {a.get('summary')}; planned in {a.get('plan_s')} s, "
+              f"models loaded beside the running plan in {a.get('preload_s')} s, switch {a.get('switch_s')} s, "
+              f"output pause {a.get('output_pause_s')} s, "
+              f"{'drained to' if a.get('drained') else 'epochs redone from'} checkpoint {a.get('checkpoint_epoch')}")
     print("  " + check.stdout.strip().replace("\n", "\n  "))
 
 

@@ -9,10 +9,11 @@ Then it re-plans with the planner's public API at the measured rate (the higher 
 and its second half's, with 10 % headroom; a scale-up also for working off the backlog it will
 start with, `_catch_up`),
 using the service times it measured for the variants and workers it ran in place of the
-profiled ones (per record, from windows with a backlog, where the capacity shows; the lower
-median of the last four windows), at the problem's accuracy floor; where no plan meets the
-floor at that rate it
-takes the most accurate one that keeps up and says so (graceful degradation). Hysteresis: no
+profiled ones where they are slower (per record, from windows with a backlog, where the capacity
+shows; the lower median of the last four windows), at the problem's accuracy floor; where no
+plan meets the floor at that rate it takes the most accurate one that keeps up and says so
+(graceful degradation); then it spreads each operator's rate over the chosen workers by their
+capacity (`spread_by_capacity`). Hysteresis: no
 decision within `cooldown_s` of the last adaptation; the first windows of a new generation (its
 replay from the checkpoint catching up) are neither judged nor measured; a condition must hold
 for two windows (four for scaling down); a plan equal to the running one is not switched to, nor
@@ -193,14 +194,18 @@ class Controller:
         return self.last_change_t is not None and now_s - self.last_change_t < self.cooldown_s
 
     def _remember(self, window: dict[str, Any], plan: Any, arrival: float) -> None:
-        """What the running configuration has shown it serves: the highest rate of a window with
-        nothing queued at the operators with a variant and every sink's p99 within the SLO (a
-        warm-up window counts too: it kept up while catching up). A configuration that falls
-        behind at a rate it once kept up with loses its record (`observe`)."""
+        """What the running configuration has shown it serves: the highest rate of a window, or
+        of its second half, with nothing queued at the operators with a variant and every sink's
+        p99 within the SLO (a warm-up window counts too: it kept up while catching up). The half
+        counts because a 4 s window of a steady 6 frames/s reads 5.0-6.5 (the run's first window
+        also counts from before the sources start): on the testbed one edge kept up at 5.0 and
+        5.4 (6.0 and 5.9 over the second halves) and was then not taken back for 6.0/s. A
+        configuration that falls behind at a rate it once kept up with loses its record (`observe`)."""
         p99 = max((v.get("p99") or 0.0 for v in window["latency_ms"].values()), default=0.0)
         if self._queued(window, plan) or (self.slo_ms is not None and p99 > self.slo_ms):
             return
         shape = self._shape(plan.raw.get("operators", []))
+        arrival = max(arrival, self._arrival(window, plan, "recent_rate_per_s"))
         if arrival > self.kept_up.get(shape, (0.0, {}))[0]:
             self.kept_up[shape] = (arrival, copy.deepcopy(plan.raw))
 
@@ -253,9 +258,13 @@ class Controller:
         DRAIN_S, the backlog it starts with: the records queued at the operators with a variant,
         what the running plan falls further behind until the new one serves (offered minus
         served, for REACTION_S), and the epochs the new plan redoes from the last checkpoint (it
-        switches at once, handover.py; at most one checkpoint interval). Planned at the offered
-        rate alone, a plan with 10 % spare capacity would take ten times the backlog's age to
-        catch up, and the p99 stays over the SLO until it has (a testbed run: a second scale-up)."""
+        switches at once, handover.py): as far as the newest committed checkpoint is behind the
+        sources (`checkpoint_behind_epochs`), at least one checkpoint interval. A checkpoint
+        commits once every stateful instance has its epoch complete, so behind an overloaded
+        plan it lags by more than the interval: 3-4 epochs of 1 s on the testbed, 40-48 frames
+        redone. Planned at the offered rate alone, a plan with 10 % spare capacity would take
+        ten times the backlog's age to catch up, and the p99 stays over the SLO until it has (a
+        testbed run: a second scale-up)."""
         variant_ops = [n.name for n in plan.nodes if n.variant is not None]
         if not variant_ops:
             return 0.0
@@ -263,7 +272,8 @@ class Controller:
         queued = sum(window["queue"].get(op, 0) * per_batch.get(op, 1.0) for op in variant_ops)
         served = min(window["rate_per_s"].get(op, 0.0) for op in variant_ops)
         every = plan.recovery.every_epochs if plan.recovery.enabled else None
-        redo_s = every * plan.epoch_size / 1000 if every and plan.epoch_unit == "ms" else 0.0
+        behind = max(every or 0, window.get("checkpoint_behind_epochs") or 0)
+        redo_s = behind * plan.epoch_size / 1000 if every and plan.epoch_unit == "ms" else 0.0
         return (queued + max(0.0, offered - served) * REACTION_S + offered * redo_s) / DRAIN_S
 
     def _measure(self, window: dict[str, Any], plan: Any) -> None:
@@ -292,7 +302,12 @@ class Controller:
 
     # re-planning ---------------------------------------------------------------------------------
     def _measured_problem(self, window: dict[str, Any], plan: Any) -> dict[str, Any]:
-        """The problem with the service times measured for what ran (ms per record)."""
+        """The problem with the service times measured for what ran (ms per record), where
+        slower than profiled. The profile is the sustained time under the host's CPU quota; a
+        faster measurement is the quota's slack (a queue that formed late in the window: 53 ms
+        per frame on a 0.25-CPU edge against 141 profiled), and taken at face value for the one
+        worker that ran it gave that worker 87 % of the scaled-up plan's frames (16 of 18.4/s)
+        and the others idle: on the testbed it fell behind at once (p99 6.8 s)."""
         raw = copy.deepcopy(self.raw)
         lat = raw.get("execution_latency_ms", {})
         self.unprofiled = set()
@@ -309,7 +324,7 @@ class Controller:
                 continue
             for worker, _share in node.placement:
                 if worker in table:
-                    table[worker] = round(per_record, 4)
+                    table[worker] = round(max(per_record, float(table[worker])), 4)
         return raw
 
     def replan(self, target_rate: float, window: dict[str, Any], plan: Any) -> Decision | None:
@@ -337,6 +352,9 @@ class Controller:
                 continue
             except PlannerError as exc:
                 raise StreamflowError(f"adapt: the planner failed: {exc}") from None
+            result, spread = spread_by_capacity(problem, result)
+            if spread:
+                notes.append(spread)
             new = self._runnable(to_plan(problem, result), plan)
             if self.slo_ms and slo is None:
                 notes.append(f"no plan meets the latency SLO of {self.slo_ms:g} ms at {target_rate:.1f}/s; "
@@ -397,3 +415,43 @@ class Controller:
 
     def _same(self, new: dict[str, Any], current: Any) -> bool:
         return self._shape(new["operators"]) == self._shape(current.raw.get("operators", []))
+
+
+def spread_by_capacity(problem: Any, result: Any) -> tuple[Any, str | None]:
+    """The planner's result with each operator's rate spread over the workers it chose in
+    proportion to their capacity, so every instance runs at the same utilisation; with a note
+    saying what that costs. Unchanged where the cost model finds the spread plan infeasible.
+
+    Why: the planner fills the cheapest capacity first (int8 YOLOX-nano@512: three 0.25-CPU
+    edges at 6.05 frames/s each, their limit, and the 0.5-CPU hub with 0.2-3 frames/s of its
+    16). A scale-up starts with a backlog (the epochs redone from the checkpoint come at once),
+    and a weighted partition gives each instance its share of it: the edges bound the catch-up
+    at about 21 frames/s while the hub idles; spread by capacity the same workers serve about
+    38. Compute is paid per worker-hour, so only the traffic to the hub costs more."""
+    import dataclasses
+
+    from streamflow_planner.costmodel import evaluate
+    a = result.assignment
+    placement = {op: dict(per) for op, per in a.placement.items()}
+    changed = False
+    for op, per in placement.items():
+        if len(per) < 2:
+            continue
+        cap = problem.capacity(op, a.variants[op], a.batch_of(problem, op))
+        caps = {w: float(cap[problem.worker(w).index]) for w in per}
+        if min(caps.values()) <= 0:
+            continue
+        total, whole = sum(per.values()), sum(caps.values())
+        placement[op] = {w: total * caps[w] / whole for w in per}
+        changed = changed or any(abs(placement[op][w] - per[w]) > 1e-6 * max(total, 1.0) for w in per)
+    if not changed:
+        return result, None
+    spread = dataclasses.replace(a, placement=placement)
+    ev = evaluate(problem, spread, predict_latency=True)
+    if ev.violations:
+        return result, None
+    before = result.evaluation
+    note = (f"shares spread over the chosen workers by capacity (same utilisation on each): cost/h "
+            f"{before.total_cost:.3f} -> {ev.total_cost:.3f} (communication {before.communication_cost:.3f} -> "
+            f"{ev.communication_cost:.3f})")
+    return dataclasses.replace(result, assignment=spread, evaluation=ev), note

@@ -212,9 +212,15 @@ def print_summary(report: dict[str, Any], path: str) -> None:
             continue
         why = f"{a['reason']}; " if a.get("reason") else ""
         console.print(f"adaptation at {a['at_s']:.1f} s (epoch {a['epoch']}): {why}now {a.get('summary', a['to'])}; "
-                      f"expected {a.get('expected_cost_per_hour')}/h, accuracy {a.get('expected_accuracy')}"
+                      f"expected {_num(a.get('expected_cost_per_hour'), 3)}/h, "
+                      f"accuracy {_num(a.get('expected_accuracy'), 2)}"
                       f"{' (degraded: no plan met the accuracy floor)' if a.get('degraded') else ''}", highlight=False)
     if report.get("timeline_png"):
         console.print(f"timeline: {report['timeline_png']}", highlight=False)
     console.print(f"web view of this run: streamflow ui {path}", highlight=False)
     console.print(f"report: {path}", highlight=False)
+
+
+def _num(value: Any, digits: int) -> str:
+    """A planned figure as people read it ('-' when the plan has none)."""
+    return "-" if not isinstance(value, (int, float)) else f"{value:.{digits}f}"

@@ -166,12 +166,16 @@ class Reconfiguring:
         """Close the live model's window when due; let the controller decide on it."""
         context = {"generation": self.generation, "workers": len(self.plan.workers_used()),
                    "cost_per_hour": round(sum(self.plan.workers[w].cost_per_hour for w in self.plan.workers_used()), 6),
-                   "expected_accuracy": self.plan.expected.get("accuracy"), "variants": variants_of(self.plan)}
+                   "expected_accuracy": self.plan.expected.get("accuracy"), "variants": variants_of(self.plan),
+                   # epochs a switch now would redo: from the newest committed checkpoint to the sources
+                   "checkpoint_behind_epochs": (None if self.committed is None else
+                                                max(0, self.observer.sources_reached() - self.committed))}
         window = self.model.tick(context)
         halfway = self.model.halfway(context) if window is None else None
         if (window or halfway) is None or self.controller is None or not running or self.switch is not None:
             return
         previous = self.model.windows[-2] if len(self.model.windows) > 1 else None
+        t0 = time.monotonic()
         try:
             if window is not None:
                 decision = self.controller.observe(window, previous, self.plan, window["t_s"])
@@ -194,7 +198,9 @@ class Reconfiguring:
         info = {"reason": decision.reason, "degraded": decision.degraded, "notes": decision.notes,
                 "target_rate_per_s": round(decision.target_rate, 3), "from_variants": variants_of(self.plan),
                 "to_variants": variants_of(plan), "from_cost_per_hour": self.plan.expected.get("cost_per_hour"),
-                "from_accuracy": self.plan.expected.get("accuracy")}
+                "from_accuracy": self.plan.expected.get("accuracy"),
+                # the planner runs in the coordinator's loop: part of the reaction (docs/adaptive.md)
+                "plan_s": round(time.monotonic() - t0, 3)}
         self.switch = {**switch, "decision": info, "urgent": decision.scale_up}
         self._begin_preload()
         if not self.options.quiet:

@@ -312,3 +312,81 @@ def test_scaling_down_goes_back_to_a_configuration_that_kept_up_with_the_load_in
     for i, queue in enumerate((0, 0, 10)):
         forgetful.observe(window(4.0 * (i + 1), 6, queue, 5000 if queue else 400), None, plan, 4.0 * (i + 1))
     assert forgetful.kept_up == {}
+
+
+def test_a_measured_service_time_faster_than_the_profile_does_not_replace_it() -> None:
+    """A queue that formed late in a window measures the quota's slack (53 ms per frame on a
+    0.25-CPU edge against 141 ms profiled); taken at face value it gave that one edge 87 % of the
+    scaled-up plan's frames on the testbed. A slower measurement (a busy host) is used."""
+    plan = current_plan()
+    controller = Controller(PROBLEM, slo_ms=3000)
+    profiled = controller.raw["execution_latency_ms"]["detect"]["yolox_nano@512:int8:ort"]["edge-1"]
+    controller.service = {"detect": [53.0]}
+    fast = controller._measured_problem(window(4, 6, 4, 400), plan)
+    assert fast["execution_latency_ms"]["detect"]["yolox_nano@512:int8:ort"]["edge-1"] == profiled
+    controller.service = {"detect": [2 * profiled]}
+    slow = controller._measured_problem(window(4, 6, 4, 400), plan)
+    assert slow["execution_latency_ms"]["detect"]["yolox_nano@512:int8:ort"]["edge-1"] == pytest.approx(2 * profiled)
+
+
+def test_a_scale_up_spreads_its_rate_over_the_chosen_workers_by_capacity() -> None:
+    """The planner fills the cheap 0.25-CPU edges to their limit and gives the 0.5-CPU hub what
+    is left; the controller spreads the same total over the same workers by capacity, so the
+    backlog a scale-up starts with is worked off by all of them, and says what it costs."""
+    plan = current_plan()
+    controller = Controller(PROBLEM, slo_ms=3000, cooldown_s=15)
+    up = None
+    for t in (4.0, 8.0, 12.0):
+        w = window(t, 6 if t < 12 else 16, 0 if t < 12 else 12, 400)
+        up = controller.observe(w, None, plan, t) or up
+    assert up is not None and up.scale_up
+    detect = next(o for o in up.plan["operators"] if o["name"] == "detect")
+    shares = {p["worker"]: p["share"] for p in detect["placement"]}
+    assert len(shares) > 1 and sum(shares.values()) == pytest.approx(up.plan["expected"]["throughput_per_s"])
+    from streamflow_planner.problem import parse_problem
+    raw = controller._measured_problem(window(12, 16, 12, 400), plan)
+    raw.pop("execution_latency_ms_by_batch", None)  # as the controller plans (per record, at the running batch)
+    problem = parse_problem(raw, str(PROBLEM))
+    cap = problem.capacity("detect", detect["variant"], problem.default_batch("detect"))
+    # at their profiled capacity, the workers that had not run take equal shares of their capacity
+    utilisation = {w: s / cap[problem.worker(w).index] for w, s in shares.items() if w != "edge-1"}
+    assert len(utilisation) > 1 and max(utilisation.values()) == pytest.approx(min(utilisation.values()), rel=1e-6)
+    # edge-1 ran, measured slower than profiled (1000 / 6 frames/s): a smaller share than its twins
+    assert shares["edge-1"] < shares.get("edge-2", float("inf"))
+    assert any("by capacity" in n for n in up.notes)
+
+
+def test_a_scale_up_plans_for_the_epochs_it_will_redo_from_a_checkpoint_that_lags() -> None:
+    """Behind an overloaded plan the newest committed checkpoint lags the sources by more than
+    its interval (3-4 epochs of 1 s on the testbed): the scale-up is sized to redo all of them."""
+    plan = current_plan()
+    targets = []
+    for behind in (None, 1, 4):
+        controller = Controller(PROBLEM, slo_ms=3000)
+        for i in range(3):
+            controller.observe(window(4.0 * (i + 1), 6, 0, 400), None, plan, 4.0 * (i + 1))
+        w = dict(window(16, 14, 4, 400), checkpoint_behind_epochs=behind)
+        d = controller.observe(w, None, plan, 16)
+        assert d is not None and d.scale_up
+        targets.append(d.target_rate)
+    assert targets[0] == pytest.approx(targets[1])  # at least the checkpoint interval (1 epoch)
+    assert targets[2] == pytest.approx(targets[1] + 14 * 3 / 10)  # 3 epochs more, offered 14/s, worked off in 10 s
+
+
+def test_what_a_configuration_served_counts_the_second_half_of_a_window_too() -> None:
+    """A 4 s window of a steady 6 frames/s reads 5.0-6.5; the testbed's base windows read 5.0
+    and 5.4 (6.0 and 5.9 over their second halves), and one edge was then not gone back to for
+    6.0/s after the load fell back."""
+    plan = current_plan()
+    controller = Controller(PROBLEM, slo_ms=3000, cooldown_s=15)
+    for i, (whole, half) in enumerate(((5.0, 6.0), (5.4, 5.9))):
+        controller.observe(window(4.0 * (i + 1), whole, 0, 400, recent=half), None, plan, 4.0 * (i + 1))
+    assert controller._known(6.0 * 1.0, dict_plan_costing(plan, 0.2)) is not None
+    assert max(served for served, _raw in controller.kept_up.values()) == 6.0
+
+
+def dict_plan_costing(plan: object, cost: float) -> object:
+    """`plan` as if it cost `cost` per hour (what `_known` compares against)."""
+    raw = json.loads(json.dumps(plan.raw))
+    raw["expected"]["cost_per_hour"] = cost
+    return parse_plan(raw, plan.source_path, None, plan.base_dir)
