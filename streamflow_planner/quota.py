@@ -78,10 +78,13 @@ class _Lanes:
 
 
 def _lanes(case: QuotaCase) -> _Lanes | float:
-    """The lanes of a case, or its answer when there is nothing to simulate. Each lane runs at
+    """The lanes of a case, or its answer when there is nothing to simulate (an overloaded
+    worker: inf; no load: one request's CPU work). Each lane runs at
     least 64 bursts and 8 / (1 - load) of them (to forget its empty start); as many lanes as
     share quota_records() that way, at most LANES and at least one (a worker with that many
     records per burst spends many quota periods on each, and its phase matters little)."""
+    if case.load >= 1:
+        return math.inf
     mean = case.ms + case.overhead_ms
     a = case.rho * case.period_ms / case.ms
     if a <= 0:
@@ -186,14 +189,9 @@ def quota_quantile(case: QuotaCase) -> float:
     if len(_answers) > MAX_ANSWERS:
         _answers.clear()
     if case not in _answers:
-        if case.load >= 1:
-            _answers[case] = math.inf
-        else:
-            lanes = _lanes(case)
-            if isinstance(lanes, float):
-                _answers[case] = lanes
-            else:
-                _answers[case] = _quantile(case, lanes, [_one_lane(case, lanes, j) for j in range(len(lanes.work))])
+        lanes = _lanes(case)
+        _answers[case] = lanes if isinstance(lanes, float) else _quantile(
+            case, lanes, [_one_lane(case, lanes, j) for j in range(len(lanes.work))])
     return _answers[case]
 
 
@@ -203,7 +201,7 @@ def quota_quantiles(cases: list[QuotaCase]) -> list[float]:
         _answers.clear()
     todo: dict[QuotaCase, _Lanes] = {}
     for case in set(cases) - set(_answers):
-        lanes = math.inf if case.load >= 1 else _lanes(case)
+        lanes = _lanes(case)
         if isinstance(lanes, _Lanes):
             todo[case] = lanes
         else:

@@ -30,6 +30,7 @@ they run, so their state does not need to move).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -428,8 +429,6 @@ def spread_by_capacity(problem: Any, result: Any) -> tuple[Any, str | None]:
     and a weighted partition gives each instance its share of it: the edges bound the catch-up
     at about 21 frames/s while the hub idles; spread by capacity the same workers serve about
     38. Compute is paid per worker-hour, so only the traffic to the hub costs more."""
-    import dataclasses
-
     from streamflow_planner.costmodel import evaluate
     a = result.assignment
     placement = {op: dict(per) for op, per in a.placement.items()}
