@@ -145,6 +145,7 @@ class Coordinator(Recovering, Reconfiguring, Handover):
         self.spare_seq = 0
         self.switch: dict[str, Any] | None = None  # an accepted reconfiguration, until it is done
         self.switches_asked = 0  # serial of the last switch whose models the workers were asked to preload
+        self.standby_sent: dict[str, str] = {}  # spare -> the variants it was last asked to keep warm
         self.model = LiveModel()
         self.status = "starting"
         self.endpoints = Endpoints(self, options.http_host, options.metrics_port, options.ui_port)
@@ -238,6 +239,8 @@ class Coordinator(Recovering, Reconfiguring, Handover):
             self.record.registered[name] = body
             if not self.options.quiet and self.run_started is not None:
                 print(f"spare {name!r} (tier {body.get('tier')}) registered", flush=True)
+            if self.run_started is not None:
+                self._warm_standby()
 
     # phases --------------------------------------------------------------------------------------
     async def run(self) -> dict[str, Any]:
@@ -424,6 +427,7 @@ class Coordinator(Recovering, Reconfiguring, Handover):
             self.run_started = now - self.elapsed_before
         self.status = "running"
         self.broadcast("start", {"run": self.gen_id, "elapsed": elapsed})
+        self._warm_standby()
         for m in self.members.values():
             m.state = "running"
             m.last_heartbeat = now

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 WINDOW_S = 4.0
+GLANCE_S = 0.5  # how often the controller looks for a load step between window ends (stats come twice a second)
 
 
 def _p(samples: list[float], q: float) -> float | None:
@@ -32,11 +33,15 @@ class LiveModel:
         self.windows: list[dict[str, Any]] = []
         self._last: dict[tuple[str, str, str], float] = {}  # (role, op, counter) -> last cumulative value
         self._links_last: dict[tuple[str, str], int] = {}
+        # (when, role, op, records) as stats came in, over the last window: rates over the last
+        # seconds may span the window boundary
+        self.arrivals: list[tuple[float, str, str, float]] = []
+        self.queue_now: dict[str, dict[str, int]] = {}  # op -> role -> queued batches, latest
+        self.last_glance = self.t0
         self._reset_window()
 
     def _reset_window(self) -> None:
         self.records: dict[str, float] = {}
-        self.arrivals: list[tuple[float, str, str, float]] = []  # (when, role, op, records) as stats came in
         self.batches: dict[str, float] = {}
         self.busy: dict[str, float] = {}
         self.service: dict[str, list[float]] = {}
@@ -45,13 +50,13 @@ class LiveModel:
         self.queue: dict[str, dict[str, int]] = {}
         self.instances: dict[str, set[str]] = {}
         self.link_bytes: dict[str, int] = {}
-        self._halfway_seen = False
 
     def restart_counters(self) -> None:
         """A new generation starts: its workers count from zero (a counter that merely went
         down would miss a new generation that has already counted past the old one)."""
         self._last.clear()
         self._links_last.clear()
+        self.queue_now.clear()  # the old generation's instances have stopped
 
     def _delta(self, key: tuple[str, str, str], value: float) -> float:
         last = self._last.get(key, 0.0)
@@ -59,10 +64,13 @@ class LiveModel:
         return value - last if value >= last else value  # belt and braces: a restart not announced
 
     def add_stats(self, role: str, stats: dict[str, Any]) -> None:
+        now = time.monotonic()
+        if self.arrivals and self.arrivals[0][0] < now - self.window_s:
+            self.arrivals = [a for a in self.arrivals if a[0] >= now - self.window_s]
         for op, st in stats.get("ops", {}).items():
             counted = self._delta((role, op, "records"), st.get("records") or st.get("records_out", 0))
             self.records[op] = self.records.get(op, 0) + counted
-            self.arrivals.append((time.monotonic(), role, op, counted))
+            self.arrivals.append((now, role, op, counted))
             self.batches[op] = self.batches.get(op, 0) + self._delta((role, op, "batches"), st.get("batches", 0))
             self.busy[op] = self.busy.get(op, 0.0) + self._delta((role, op, "busy"), st.get("busy_s", 0.0))
             self.service.setdefault(op, []).extend(st.get("service_ms", []))
@@ -70,6 +78,7 @@ class LiveModel:
             if st.get("latency_ms"):
                 self.latency.setdefault(op, []).extend(st["latency_ms"])
             self.queue.setdefault(op, {})[role] = st.get("queue", 0)
+            self.queue_now.setdefault(op, {})[role] = st.get("queue", 0)
             self.instances.setdefault(op, set()).add(role)
         for peer, nbytes in stats.get("links", {}).items():
             key = (role, peer)
@@ -79,9 +88,10 @@ class LiveModel:
             self.link_bytes[link] = self.link_bytes.get(link, 0) + (nbytes - last if nbytes >= last else nbytes)
 
     def _recent_rates(self, since: float) -> dict[str, float]:
-        """Records per second of each operator over the window's second half, where a load step
-        shows before it moves the whole window: per instance, the counts its stats messages
-        brought from `since` on, over the time since its last message before that."""
+        """Records per second of each operator from `since` on (where a load step shows before
+        it moves a whole window): per instance, the counts its stats messages brought from
+        `since` on, over the time since its last message before that (since `since` for an
+        instance with none before: a lower bound)."""
         out: dict[str, float] = {}
         streams: dict[tuple[str, str], list[tuple[float, float]]] = {}
         for t, role, op, n in self.arrivals:
@@ -91,7 +101,7 @@ class LiveModel:
             before = [t for t, _n in msgs if t <= since]
             if not later:
                 continue
-            start = before[-1] if before else self.window_start
+            start = before[-1] if before else since
             if later[-1][0] > start:
                 out[op] = round(out.get(op, 0.0) + sum(n for _t, n in later) / (later[-1][0] - start), 3)
         return out
@@ -108,16 +118,20 @@ class LiveModel:
         self._reset_window()
         return window
 
-    def halfway(self, context: dict[str, Any]) -> dict[str, Any] | None:
-        """Once per window, when half of it has passed: the window so far, summarised like a
-        closed one (its `recent_rate_per_s` is over the last quarter of a full window). The
-        controller looks at it for a load step only, so a step does not wait for the window's
-        end; the window itself goes on and closes as usual."""
+    def glance(self, context: dict[str, Any]) -> dict[str, Any] | None:
+        """Every GLANCE_S between window ends: the last half window (2 s, across the window
+        boundary) summarised like a closed window, `recent_rate_per_s` over its second half (1 s)
+        and `queue` as the workers last reported it. The controller looks at it for a load step
+        only, so a step is acted on within about a second of showing, not at a window's end or
+        half; the window itself goes on and closes as usual."""
         now = time.monotonic()
-        if self._halfway_seen or now - self.window_start < self.window_s / 2:
+        if now - self.last_glance < GLANCE_S or now - self.window_start >= self.window_s:
             return None
-        self._halfway_seen = True
-        return {**self._summary(now, context), "partial": True}
+        self.last_glance = now
+        half = self.window_s / 2
+        return {**self._summary(now, context), "partial": True, "span_s": half,
+                "rate_per_s": self._recent_rates(now - half), "recent_rate_per_s": self._recent_rates(now - half / 2),
+                "queue": {op: sum(q.values()) for op, q in self.queue_now.items()}}
 
     def _summary(self, now: float, context: dict[str, Any]) -> dict[str, Any]:
         span = now - self.window_start

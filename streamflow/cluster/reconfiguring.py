@@ -2,6 +2,7 @@
 it at the next committed checkpoint, and let the controller propose plans window by window."""
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -17,6 +18,7 @@ class Reconfiguring:
 
     members: dict[str, Any]
     spares: dict[str, Any]
+    standby_sent: dict[str, str]
 
     def _switch_to(self, raw: dict[str, Any], source_path: str, base_dir: str, **extra: Any) -> dict[str, Any]:
         """A switch to plan `raw`, due at the next committed checkpoint; StreamflowError (one
@@ -135,6 +137,21 @@ class Reconfiguring:
                                         "roles": [name], "source_path": plan.source_path,
                                         "base_dir": plan.base_dir, "speed": self.plan.speed})
 
+    def _warm_standby(self) -> None:
+        """Under --adapt, ask every spare to keep the running plan's models loaded (the warm
+        standby of cluster/preload.py), once per set of variants, so a scale-up onto it does not
+        wait for them to load. Switch serial 0 is never a switch's (`_begin_preload` counts from
+        1): `_preloaded` ignores the answers."""
+        if self.controller is None:
+            return
+        key = json.dumps(variants_of(self.plan), sort_keys=True)
+        for name in self.spares:
+            if self.standby_sent.get(name) != key:
+                self.standby_sent[name] = key
+                self.send(name, "preload", {"run": self.gen_id, "switch": 0, "standby": True, "roles": [],
+                                            "plan": self.plan.raw, "source_path": self.plan.source_path,
+                                            "base_dir": self.plan.base_dir, "speed": self.plan.speed})
+
     def _preloaded(self, sender: str, body: dict[str, Any]) -> None:
         """A worker has loaded the new plan's models (or failed to: its deployment will load them)."""
         preload = self.switch.get("preload") if self.switch else None
@@ -171,8 +188,8 @@ class Reconfiguring:
                    "checkpoint_behind_epochs": (None if self.committed is None else
                                                 max(0, self.observer.sources_reached() - self.committed))}
         window = self.model.tick(context)
-        halfway = self.model.halfway(context) if window is None else None
-        if (window or halfway) is None or self.controller is None or not running or self.switch is not None:
+        glance = self.model.glance(context) if window is None else None
+        if (window or glance) is None or self.controller is None or not running or self.switch is not None:
             return
         previous = self.model.windows[-2] if len(self.model.windows) > 1 else None
         t0 = time.monotonic()
@@ -180,8 +197,8 @@ class Reconfiguring:
             if window is not None:
                 decision = self.controller.observe(window, previous, self.plan, window["t_s"])
             else:  # a load step need not wait for the window's end
-                window = halfway
-                decision = self.controller.observe_halfway(halfway, self.plan, halfway["t_s"])
+                window = glance
+                decision = self.controller.observe_glance(glance, self.plan, glance["t_s"])
         except StreamflowError as exc:
             if not self.options.quiet:
                 print(f"adapt: {exc}", flush=True)

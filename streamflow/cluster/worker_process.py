@@ -384,6 +384,9 @@ class WorkerDaemon:
         from streamflow.cluster.preload import preload_in_thread
         loop = asyncio.get_running_loop()
         roles = [r for r in body["roles"] if isinstance(r, str)] or [self.info.name]
+        if body.get("standby"):  # keep the running plan's models warm, as if placed here (preload.py)
+            body = {**body, "standby": {"name": self.info.name, "tier": self.info.tier, "device": self.info.device,
+                                        "cost_per_hour": self.info.cost_per_hour, "threads": self.info.threads}}
         preload_in_thread(body, roles, lambda answer: loop.call_soon_threadsafe(
             lambda: None if self.stopping else self.send("preloaded", {**answer, "run": body.get("run")})))
 

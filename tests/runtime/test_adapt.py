@@ -243,43 +243,67 @@ def test_a_p99_over_the_slo_with_nothing_queued_and_the_load_under_the_plan_is_n
     assert late[0] is None and late[1] is not None and "SLO" in late[1].reason  # queueing: it is real
 
 
-def test_the_live_model_shows_the_window_so_far_once_halfway(monkeypatch) -> None:
+def test_the_live_model_glances_at_the_last_seconds_across_window_ends(monkeypatch) -> None:
     clock = [100.0]
     monkeypatch.setattr("streamflow.cluster.livemodel.time.monotonic", lambda: clock[0])
     model = LiveModel(window_s=4)
-    model.add_stats("edge-1", stats(6, out=6))
-    clock[0] += 1.5
-    assert model.halfway({}) is None
+    assert model.glance({}) is None  # not 0.5 s since the model started
+    total = 0
+    for _ in range(8):  # a steady 6 records/s, stats twice a second
+        clock[0] += 0.5
+        total += 3
+        model.add_stats("edge-1", stats(0, out=total))
+    assert model.tick({})["rate_per_s"]["cameras"] == 6.0
     clock[0] += 0.5
-    model.add_stats("edge-1", stats(12, queue=3, out=12))
-    half = model.halfway({"generation": 0})
-    assert half["partial"] and half["rate_per_s"]["cameras"] == 6.0 and half["queue"]["detect"] == 3
-    assert model.halfway({}) is None and model.windows == []  # once per window; the window goes on
-    clock[0] += 2
-    assert model.tick({})["rate_per_s"]["cameras"] == 3.0
-    clock[0] += 2
-    assert model.halfway({}) is not None  # the next window's half
+    model.add_stats("edge-1", stats(2, queue=3, out=total + 6))  # the step: 12/s from here on
+    clock[0] += 0.5
+    model.add_stats("edge-1", stats(4, queue=5, out=total + 12))
+    g = model.glance({"generation": 0})
+    assert g["partial"] and g["span_s"] == 2.0
+    assert g["rate_per_s"]["cameras"] == 9.0          # 3, 3, 6, 6 records over the last 2 s (across the window end)
+    assert g["recent_rate_per_s"]["cameras"] == 12.0  # 6, 6 over the last 1 s
+    assert g["queue"]["detect"] == 5
+    assert model.glance({}) is None  # not another 0.5 s yet
+    clock[0] += 0.5
+    assert model.glance({}) is not None
+    assert len(model.windows) == 1  # glances close nothing; the window goes on
+    clock[0] += 2.5
+    assert model.tick({})["rate_per_s"]["cameras"] == 3.0  # 12 records over the window of 4 s
+    model.restart_counters()  # a new generation: the old instances' queues are gone
+    clock[0] += 0.5
+    assert model.glance({})["queue"] == {}
 
 
-def test_a_load_step_is_acted_on_halfway_through_a_window_and_a_short_burst_is_not() -> None:
+def test_a_load_step_is_acted_on_between_window_ends_and_a_short_burst_is_not() -> None:
     plan = current_plan()
     planned = plan.expected["throughput_per_s"]
-    # (offered over the half window, over its second half, queued batches, windows closed, acts):
-    # a step the plan still absorbs (nothing queued yet); a burst of its last second only; the
-    # same burst with records queueing; a new generation's warm-up
-    for whole, recent, queue, warm_windows, acts in ((2.5, 2.5, 0, 2, True), (1.0, 2.0, 0, 2, False),
-                                                     (1.0, 2.0, 4, 2, True), (2.5, 2.5, 4, 1, False)):
+    # (offered over the last 2 s, over the last 1 s, glances in a row, windows closed, acts): a step
+    # shown twice; shown once; a burst of the last second only; a new generation's warm-up
+    for lately, recent, glances, warm_windows, acts in ((2.5, 2.5, 2, 2, True), (2.5, 2.5, 1, 2, False),
+                                                        (1.0, 2.0, 3, 2, False), (2.5, 2.5, 2, 1, False)):
         controller = Controller(PROBLEM, slo_ms=3000)
         for i in range(warm_windows):
             assert controller.observe(window(4.0 * (i + 1), planned, 0, 400), None, plan, 4.0 * (i + 1)) is None
-        t = 4.0 * warm_windows + 2
-        w = window(t, whole * planned, queue, 400, recent=recent * planned)
-        w["rate_per_s"]["detect"] = whole * planned  # the detector takes in all of it so far
-        d = controller.observe_halfway(w, plan, t)
-        assert (d is not None) == acts, (whole, recent, queue, warm_windows)
+        t = 4.0 * warm_windows
+        decisions = []
+        for k in range(glances):
+            w = {**window(t + 0.5 * (k + 1), lately * planned, 2, 400, recent=recent * planned), "span_s": 2.0,
+                 "partial": True}
+            decisions.append(controller.observe_glance(w, plan, w["t_s"]))
+        assert decisions[:-1] == [None] * (glances - 1)
+        d = decisions[-1]
+        assert (d is not None) == acts, (lately, recent, glances, warm_windows)
         if acts:
-            assert d.scale_up and "half-way" in d.reason and d.target_rate > max(whole, recent) * planned * 1.1
-            assert controller.observe_halfway(w, plan, t + 4) is None  # cooldown
+            assert d.scale_up and "between window ends" in d.reason
+            assert d.target_rate > max(lately, recent) * planned * 1.1
+            assert controller.observe_glance(w, plan, w["t_s"] + 0.5) is None  # cooldown
+    controller = Controller(PROBLEM, slo_ms=3000)  # a glance under the step in between starts the count again
+    for i in range(2):
+        controller.observe(window(4.0 * (i + 1), planned, 0, 400), None, plan, 4.0 * (i + 1))
+    shown = [(2.5, 2.5), (1.0, 1.0), (2.5, 2.5), (2.5, 2.5)]
+    got = [controller.observe_glance({**window(8.5 + 0.5 * k, lo * planned, 2, 400, recent=r * planned),
+                                      "span_s": 2.0}, plan, 8.5 + 0.5 * k) for k, (lo, r) in enumerate(shown)]
+    assert got[:3] == [None] * 3 and got[3] is not None
 
 
 def test_scaling_down_goes_back_to_a_configuration_that_kept_up_with_the_load_in_this_run() -> None:

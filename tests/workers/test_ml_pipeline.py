@@ -155,6 +155,24 @@ def test_preloading_a_plan_loads_its_detector_for_the_deployment_that_follows(tm
     assert op.detector is detect_module.LOADED[new[0]]
 
 
+def test_a_spare_on_standby_loads_the_running_plans_detector_on_its_own_device(tmp_path) -> None:
+    """Warm standby (streamflow/cluster/preload.py): a worker the plan does not place anything on
+    loads every operator with a variant as if placed on it, on the device it registered with."""
+    from streamflow.cluster.preload import warm_plan
+    from streamflow_workers.operators import detect as detect_module
+    raw = detect_plan(tmp_path, variant="yolox_nano@160")
+    before = set(detect_module.LOADED)
+    spare = {"name": "edge-9", "tier": "edge", "device": "cpu", "cost_per_hour": 0.02, "threads": 1}
+    assert warm_plan(raw, "plan.json", ".", None, [], standby=spare) == ["detect"]
+    new = [k for k in detect_module.LOADED if k not in before]
+    assert len(new) == 1 and new[0][0] == "yolox_nano@160" and new[0][2] == "cpu" and new[0] in detect_module.PRELOADED
+    assert [w["name"] for w in raw["workers"]] == ["edge-0"]  # the plan document is not changed
+    detect_module.unload_unused()
+    assert new[0] in detect_module.LOADED  # kept for the scale-up that may come
+    detect_module.PRELOADED.discard(new[0])
+    detect_module.unload_unused()
+
+
 def test_after_a_switch_the_old_detector_is_unloaded_and_a_preloaded_one_kept(tmp_path) -> None:
     """Load beside, switch, unload the old: starting the new instance drops the model no started
     instance uses (the old generation has closed), never one preloaded for a switch to come."""
