@@ -34,12 +34,16 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import logging
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from streamflow.cluster.livemodel import GLANCE_S
 from streamflow.errors import StreamflowError
+
+log = logging.getLogger(__name__)
 
 HEADROOM = 1.1
 OVER_WINDOWS = 2     # windows in a row over capacity or SLO before scaling up
@@ -82,6 +86,22 @@ class Controller:
         self.unprofiled: set[str] = set()  # running variants the problem has no profile of
         self.kept_up: dict[Any, tuple[float, dict[str, Any]]] = {}  # shape -> (rate it served, its plan)
         self.step_glances = 0  # glances in a row that showed a load step (observe_glance)
+        self._warming: threading.Thread | None = None
+
+    def prepare(self) -> None:
+        """Plan the problem once, in a thread, while the run starts: the first re-plan of a run
+        otherwise pays for importing the planner and its solver (0.5-0.9 s on this machine),
+        and the coordinator's loop waits for it at the moment a load step needs a new plan."""
+        def warm() -> None:
+            from streamflow_planner.errors import PlannerError
+            from streamflow_planner.planning import plan as run_planner
+            from streamflow_planner.problem import parse_problem
+            try:
+                run_planner(parse_problem(copy.deepcopy(self.raw), str(self.problem_path)), "exact", time_limit=20.0)
+            except PlannerError as exc:  # the re-plans say it when it matters
+                log.debug("planning the problem ahead of the run: %s", exc)
+        self._warming = threading.Thread(target=warm, name="planner-warm", daemon=True)
+        self._warming.start()
 
     def workers(self) -> list[dict[str, Any]]:
         """The problem's workers (name, tier, device, cost, threads): under --local every one is
@@ -346,6 +366,9 @@ class Controller:
         from streamflow_planner.planfile import to_plan
         from streamflow_planner.planning import plan as run_planner
         from streamflow_planner.problem import parse_problem
+        if self._warming is not None:  # one planner call at a time (prepare)
+            self._warming.join()
+            self._warming = None
         raw = self._measured_problem(window, plan)
         raw.pop("execution_latency_ms_by_batch", None)   # measured per record at the running batch size
         base = parse_problem(raw, str(self.problem_path))

@@ -155,6 +155,7 @@ class Coordinator(Recovering, Reconfiguring, Handover):
             if not options.problem:
                 raise StreamflowError("--adapt needs --problem PROBLEM.json (what the planner re-plans from)")
             self.controller = Controller(options.problem, options.slo_ms)
+            self.controller.prepare()
 
     @property
     def gen_id(self) -> str:
@@ -437,6 +438,7 @@ class Coordinator(Recovering, Reconfiguring, Handover):
             took = round(now - self.pending_event.pop("_detected"), 3)
             if "worker" not in self.pending_event:  # a switch: abort to the new generation started
                 self.pending_event["switch_s"] = took
+                self.pending_event["_started"] = now
                 return
             self.pending_event["recovery_s"] = took
             if not self.options.quiet:

@@ -117,7 +117,9 @@ class Reconfiguring:
                 "preload_s_by_worker": (switch.get("preload") or {}).get("by_worker"),
                 "drained": bool(switch.get("drained")), "drain_s": (switch.get("drained") or {}).get("drain_s"),
                 "fallback": switch.get("fallback"),
-                "switch_s": None, "output_pause_s": None, "_detected": t0, "_output_stopped": output_stopped})
+                "switch_s": None, "output_pause_s": None, "first_output_s": None,
+                "output_stopped_s_before": round(t0 - output_stopped, 3),  # of the pause: before the abort
+                "_detected": t0, "_output_stopped": output_stopped})
             self.pending_event = self.record.adaptations[-1]
             if not self.options.quiet:
                 how = "drained to" if switch.get("drained") else "from"

@@ -100,4 +100,6 @@ class Recovering:
         f = self.pending_event
         if f is not None and self.observer.sink_moved_at is not None and "_detected" not in f:
             f["output_pause_s"] = round(self.observer.sink_moved_at - f.pop("_output_stopped"), 3)
+            if "_started" in f:  # of the pause: the new generation's start to its first output at a sink
+                f["first_output_s"] = round(self.observer.sink_moved_at - f.pop("_started"), 3)
             self.pending_event = None

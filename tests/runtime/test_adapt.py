@@ -414,3 +414,17 @@ def dict_plan_costing(plan: object, cost: float) -> object:
     raw = json.loads(json.dumps(plan.raw))
     raw["expected"]["cost_per_hour"] = cost
     return parse_plan(raw, plan.source_path, None, plan.base_dir)
+
+
+def test_the_controller_plans_once_ahead_so_the_first_re_plan_is_not_the_slow_one() -> None:
+    """prepare() runs the planner in a thread while the run starts; a re-plan waits for it, so
+    the two never run at once, and gives the same plan as without it."""
+    plan = current_plan()
+    w = window(12.0, 14, 5, 2000)
+    cold = Controller(PROBLEM, slo_ms=3000).replan(21.0, w, plan)
+    warmed = Controller(PROBLEM, slo_ms=3000)
+    warmed.prepare()
+    assert warmed._warming is not None
+    again = warmed.replan(21.0, w, plan)
+    assert warmed._warming is None
+    assert cold is not None and again is not None and again.plan == cold.plan
