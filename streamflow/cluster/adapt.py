@@ -339,9 +339,14 @@ class Controller:
         faster measurement is the quota's slack (a queue that formed late in the window: 53 ms
         per frame on a 0.25-CPU edge against 141 profiled), and taken at face value for the one
         worker that ran it gave that worker 87 % of the scaled-up plan's frames (16 of 18.4/s)
-        and the others idle: on the testbed it fell behind at once (p99 6.8 s)."""
+        and the others idle: on the testbed it fell behind at once (p99 6.8 s). A measurement
+        is taken at the running batch size; the worker's per-batch-size times
+        (`execution_latency_ms_by_batch`) are scaled by the same ratio, so the planner still
+        chooses the batch size (one frame at a time on a 0.25-CPU edge: 99.7 ms per frame
+        against 140.6 in batches of 4, where a batch spans several quota periods)."""
         raw = copy.deepcopy(self.raw)
         lat = raw.get("execution_latency_ms", {})
+        by_batch = raw.get("execution_latency_ms_by_batch") or {}
         self.unprofiled = set()
         for node in plan.nodes:
             if node.role != "operator" or node.name not in lat or node.variant is None:
@@ -354,9 +359,17 @@ class Controller:
             if not isinstance(table, dict):
                 self.unprofiled.add(f"{node.name} {node.variant}")
                 continue
+            running = str(_batch_size(plan.raw, node.name))
             for worker, _share in node.placement:
-                if worker in table:
-                    table[worker] = round(max(per_record, float(table[worker])), 4)
+                if worker not in table:
+                    continue
+                sizes = (by_batch.get(node.name) or {}).get(node.variant, {}).get(worker)
+                profiled = float(sizes.get(running, table[worker])) if isinstance(sizes, dict) else float(table[worker])
+                ratio = max(1.0, per_record / profiled) if profiled > 0 else 1.0
+                table[worker] = round(float(table[worker]) * ratio, 4)
+                if isinstance(sizes, dict):
+                    for size in sizes:
+                        sizes[size] = round(float(sizes[size]) * ratio, 4)
         return raw
 
     def replan(self, target_rate: float, window: dict[str, Any], plan: Any) -> Decision | None:
@@ -370,7 +383,6 @@ class Controller:
             self._warming.join()
             self._warming = None
         raw = self._measured_problem(window, plan)
-        raw.pop("execution_latency_ms_by_batch", None)   # measured per record at the running batch size
         base = parse_problem(raw, str(self.problem_path))
         floor = base.threshold
         notes: list[str] = [f"{v} is not profiled in {self.problem_path.name}: the planner cannot use what "
@@ -450,6 +462,14 @@ class Controller:
 
     def _same(self, new: dict[str, Any], current: Any) -> bool:
         return self._shape(new["operators"]) == self._shape(current.raw.get("operators", []))
+
+
+def _batch_size(raw: dict[str, Any], op: str) -> int:
+    """The batch size a plan document gives operator `op` (1 without a batch setting)."""
+    for entry in raw.get("operators", []):
+        if entry.get("name") == op:
+            return int((entry.get("batch") or {}).get("max_size", 1))
+    return 1
 
 
 def spread_by_capacity(problem: Any, result: Any) -> tuple[Any, str | None]:

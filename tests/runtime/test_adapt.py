@@ -351,6 +351,12 @@ def test_a_measured_service_time_faster_than_the_profile_does_not_replace_it() -
     controller.service = {"detect": [2 * profiled]}
     slow = controller._measured_problem(window(4, 6, 4, 400), plan)
     assert slow["execution_latency_ms"]["detect"]["yolox_nano@512:int8:ort"]["edge-1"] == pytest.approx(2 * profiled)
+    # measured at the running batch size (4): the other batch sizes of that worker slow down as much
+    sizes = controller.raw["execution_latency_ms_by_batch"]["detect"]["yolox_nano@512:int8:ort"]["edge-1"]
+    ratio = 2 * profiled / sizes["4"]
+    got = slow["execution_latency_ms_by_batch"]["detect"]["yolox_nano@512:int8:ort"]
+    assert got["edge-1"] == pytest.approx({k: v * ratio for k, v in sizes.items()}, rel=1e-4)
+    assert got["edge-2"] == sizes  # it did not run
 
 
 def test_a_scale_up_spreads_its_rate_over_the_chosen_workers_by_capacity() -> None:
@@ -367,11 +373,11 @@ def test_a_scale_up_spreads_its_rate_over_the_chosen_workers_by_capacity() -> No
     detect = next(o for o in up.plan["operators"] if o["name"] == "detect")
     shares = {p["worker"]: p["share"] for p in detect["placement"]}
     assert len(shares) > 1 and sum(shares.values()) == pytest.approx(up.plan["expected"]["throughput_per_s"])
-    from streamflow_planner.problem import parse_problem
+    from streamflow_planner.problem import BatchSetting, parse_problem
     raw = controller._measured_problem(window(12, 16, 12, 400), plan)
-    raw.pop("execution_latency_ms_by_batch", None)  # as the controller plans (per record, at the running batch)
     problem = parse_problem(raw, str(PROBLEM))
-    cap = problem.capacity("detect", detect["variant"], problem.default_batch("detect"))
+    cap = problem.capacity("detect", detect["variant"], BatchSetting(detect["batch"]["max_size"],
+                                                                     detect["batch"]["max_wait_ms"]))
     # at their profiled capacity, the workers that had not run take equal shares of their capacity
     utilisation = {w: s / cap[problem.worker(w).index] for w, s in shares.items() if w != "edge-1"}
     assert len(utilisation) > 1 and max(utilisation.values()) == pytest.approx(min(utilisation.values()), rel=1e-6)
