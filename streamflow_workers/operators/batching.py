@@ -4,6 +4,13 @@ the model on the whole batch in the worker's thread pool, emit each result at it
 While a batch is in flight the worker leaves further input queued (`max_in_flight`), which
 withholds channel credit upstream: a slow model slows its senders instead of queueing without end.
 A capability at the least outstanding epoch keeps downstream frontiers honest meanwhile.
+
+Closing (the run ends, or the coordinator aborts the generation for a recovery or a live switch)
+stops the batching: records still queued are dropped and a batch in flight is not emitted.
+After an abort the next generation redoes every epoch after the checkpoint, so that work is
+never needed; and the worker process and its thread pool live on into the next generation, so
+without this the aborted instance went on running its queue beside the new one (on the testbed,
+three batches of four frames, 1.6 s of a 0.25-CPU edge, right after a scale-up).
 """
 from __future__ import annotations
 
@@ -34,6 +41,7 @@ class BatchingOperator(Operator):
         self.output: Output | None = None
         self.timer: asyncio.TimerHandle | None = None
         self.batches_run = 0
+        self.closed = False
 
     def process(self, records: list[Any]) -> list[Any]:
         """Run the model over a batch of records (called in a worker thread)."""
@@ -55,6 +63,8 @@ class BatchingOperator(Operator):
         self._dispatch()
 
     def _dispatch(self) -> None:
+        if self.closed:
+            return
         due = bool(self.pending) and time.monotonic() - self.oldest >= self.max_wait
         while self.pending and self.in_flight < self.max_in_flight and (len(self.pending) >= self.max_size or due):
             group, self.pending = self.pending[:self.max_size], self.pending[self.max_size:]
@@ -77,6 +87,8 @@ class BatchingOperator(Operator):
 
     def _done(self, group: list[tuple[int, Any]], future: asyncio.Future) -> None:
         self.in_flight -= 1
+        if self.closed:  # an aborted generation's batch: nobody takes its output any more
+            return
         try:
             results, ms = future.result()
             if len(results) != len(group):
@@ -112,5 +124,7 @@ class BatchingOperator(Operator):
         return bool(self.pending or self.in_flight)
 
     def on_close(self) -> None:
+        self.closed = True
+        self.pending = []
         if self.timer is not None:
             self.timer.cancel()
