@@ -146,6 +146,7 @@ class Coordinator(Recovering, Reconfiguring, Handover):
         self.switch: dict[str, Any] | None = None  # an accepted reconfiguration, until it is done
         self.switches_asked = 0  # serial of the last switch whose models the workers were asked to preload
         self.standby_sent: dict[str, str] = {}  # spare -> the variants it was last asked to keep warm
+        self.standby_ready: dict[str, str] = {}  # spare -> the variants it said it holds loaded
         self.model = LiveModel()
         self.status = "starting"
         self.endpoints = Endpoints(self, options.http_host, options.metrics_port, options.ui_port)
@@ -227,6 +228,9 @@ class Coordinator(Recovering, Reconfiguring, Handover):
             return None
         if kind == "reconfigure":
             self._accept_reconfiguration(identity, body)
+            return None
+        if kind == "preloaded" and isinstance(body, dict) and body.get("standby"):
+            self._preloaded(sender, body)  # a spare's warm standby, whichever phase the run is in
             return None
         if kind == "snapshot":
             if isinstance(body, dict) and body.get("run") == self.gen_id:

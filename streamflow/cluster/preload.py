@@ -79,5 +79,6 @@ def preload_in_thread(body: dict[str, Any], roles: list[str], done: Callable[[di
         answer["seconds"] = round(time.monotonic() - t, 3)
         answer["switch"] = body.get("switch")
         answer["standby"] = body.get("standby") is not None
+        answer["key"] = body.get("key")  # which set of variants a standby load was for
         done(answer)
     threading.Thread(target=work, name="preload", daemon=True).start()

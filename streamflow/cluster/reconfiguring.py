@@ -19,6 +19,7 @@ class Reconfiguring:
     members: dict[str, Any]
     spares: dict[str, Any]
     standby_sent: dict[str, str]
+    standby_ready: dict[str, str]
 
     def _switch_to(self, raw: dict[str, Any], source_path: str, base_dir: str, **extra: Any) -> dict[str, Any]:
         """A switch to plan `raw`, due at the next committed checkpoint; StreamflowError (one
@@ -127,17 +128,29 @@ class Reconfiguring:
 
     def _begin_preload(self) -> None:
         """Ask every worker of the new plan to load its models now, beside the running plan
-        (cluster/preload.py); the switch waits for them (`_preloaded_all`)."""
+        (cluster/preload.py); the switch waits for them (`_preloaded_all`). A worker that has
+        every model the new plan gives it loaded already (it runs them, or holds them on warm
+        standby) is not asked: its answer would only add a round trip to the switch."""
         assert self.switch is not None
         self.switches_asked += 1
-        names = self.switch["plan"].workers_used()
-        self.switch["preload"] = {"serial": self.switches_asked, "waiting": set(names), "asked": time.monotonic(),
-                                  "by_worker": {}}
         plan = self.switch["plan"]
-        for name in names:
+        names = plan.workers_used()
+        loaded = {name: self._models_loaded(name) for name in names}
+        asked = [n for n in names if not _models_of(plan, n) <= loaded[n]]
+        self.switch["preload"] = {"serial": self.switches_asked, "waiting": set(asked), "asked": time.monotonic(),
+                                  "by_worker": {n: 0.0 for n in names if n not in asked}}
+        for name in asked:
             self.send(name, "preload", {"run": self.gen_id, "switch": self.switches_asked, "plan": plan.raw,
                                         "roles": [name], "source_path": plan.source_path,
                                         "base_dir": plan.base_dir, "speed": self.plan.speed})
+
+    def _models_loaded(self, name: str) -> set[tuple[str, str]]:
+        """(operator, variant) pairs worker `name` has loaded: what the running plan places on
+        it, and what it confirmed holding on warm standby."""
+        held = set(_models_of(self.plan, name)) if name in self.members else set()
+        if name in self.standby_ready:
+            held |= set(json.loads(self.standby_ready[name]).items())
+        return held
 
     def _warm_standby(self) -> None:
         """Under --adapt, ask every spare to keep the running plan's models loaded (the warm
@@ -150,12 +163,16 @@ class Reconfiguring:
         for name in self.spares:
             if self.standby_sent.get(name) != key:
                 self.standby_sent[name] = key
-                self.send(name, "preload", {"run": self.gen_id, "switch": 0, "standby": True, "roles": [],
+                self.send(name, "preload", {"run": self.gen_id, "switch": 0, "standby": True, "key": key, "roles": [],
                                             "plan": self.plan.raw, "source_path": self.plan.source_path,
                                             "base_dir": self.plan.base_dir, "speed": self.plan.speed})
 
     def _preloaded(self, sender: str, body: dict[str, Any]) -> None:
-        """A worker has loaded the new plan's models (or failed to: its deployment will load them)."""
+        """A worker has loaded the new plan's models (or failed to: its deployment will load them),
+        or a spare those of the running plan, on standby."""
+        if body.get("standby") and not body.get("error") and isinstance(body.get("key"), str):
+            self.standby_ready[sender] = body["key"]
+            return
         preload = self.switch.get("preload") if self.switch else None
         if preload is None or body.get("switch") != preload["serial"]:
             return
@@ -227,6 +244,11 @@ class Reconfiguring:
                   f"{' (degraded)' if decision.degraded else ''}", flush=True)
             for note in decision.notes:
                 print(f"  note: {note}", flush=True)
+
+
+def _models_of(plan: Plan, worker: str) -> set[tuple[str, str]]:
+    """(operator, variant) pairs `plan` places on `worker`."""
+    return {(n.name, n.variant) for n in plan.nodes if n.variant and any(w == worker for w, _s in n.placement)}
 
 
 def variants_of(plan: Plan) -> dict[str, str]:

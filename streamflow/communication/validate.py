@@ -87,7 +87,7 @@ TO_COORDINATOR: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "reconfigure": ({"plan": DICT}, {"source_path": STR, "base_dir": STR}),
     "sources-paused": ({"run": STR, "epoch": INT}, {"late": LIST}),
     "preloaded": ({"switch": INT}, {"run": OPT_STR, "warmed": LIST, "seconds": NUM, "error": OPT_STR,
-                                   "standby": bool}),
+                                   "standby": bool, "key": OPT_STR}),
 }
 TO_WORKER: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "deploy": ({"run": STR, "plan": DICT}, {"roles": LIST, "states": DICT, "source_path": STR, "base_dir": STR,
@@ -104,7 +104,8 @@ TO_WORKER: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "drain-checkpoint": ({"run": STR, "epoch": INT}, {}),
     "resume-sources": (RUN, {}),
     "preload": ({"switch": INT, "plan": DICT, "roles": LIST}, {"run": OPT_STR, "source_path": STR, "base_dir": STR,
-                                                              "speed": (int, float, type(None)), "standby": bool}),
+                                                              "speed": (int, float, type(None)), "standby": bool,
+                                                              "key": STR}),
     "shutdown": ({}, {}),
 }
 

@@ -434,3 +434,34 @@ def test_the_controller_plans_once_ahead_so_the_first_re_plan_is_not_the_slow_on
     again = warmed.replan(21.0, w, plan)
     assert warmed._warming is None
     assert cold is not None and again is not None and again.plan == cold.plan
+
+
+def test_a_switch_asks_only_the_workers_that_lack_a_model_of_the_new_plan_to_preload() -> None:
+    """Members running the new plan's variant and spares holding it on warm standby are not
+    asked (cluster/preload.py): a scale-up onto warm spares does not wait for a round trip."""
+    from streamflow.cluster.reconfiguring import Reconfiguring
+    plan = current_plan()  # detect on edge-1
+    raw = json.loads(json.dumps(plan.raw))
+    add_workers(raw, "edge-2", "edge-3", "hub-1")
+    raw["operators"][0]["placement"] = [{"worker": w, "share": 5.0} for w in ("edge-1", "edge-2", "edge-3", "hub-1")]
+    bigger = parse_plan(raw, plan.source_path, None, plan.base_dir)
+    sent: list[tuple[str, str]] = []
+
+    class Coordinator(Reconfiguring):
+        def __init__(self) -> None:
+            self.plan, self.gen_id, self.switches_asked = plan, "run-0", 0
+            self.members = {"edge-1": None, "camera-hub": None}
+            self.spares = {"edge-2": None, "edge-3": None, "hub-1": None}
+            self.standby_sent, self.standby_ready = {}, {}
+            self.switch = {"plan": bigger}
+
+        def send(self, name: str, kind: str, body: dict) -> None:
+            sent.append((name, kind))
+    c = Coordinator()
+    held = json.dumps({"detect": "yolox_nano@512:int8:ort"}, sort_keys=True)
+    c._preloaded("edge-2", {"switch": 0, "standby": True, "key": held})  # edge-2 confirmed its standby
+    c._preloaded("edge-3", {"switch": 0, "standby": True, "key": json.dumps({"detect": "mog2"})})  # another model
+    c._begin_preload()
+    assert sorted(n for n, kind in sent if kind == "preload") == ["edge-3", "hub-1"]
+    assert c.switch["preload"]["waiting"] == {"edge-3", "hub-1"}
+    assert c.switch["preload"]["by_worker"] == {"edge-1": 0.0, "edge-2": 0.0, "camera-hub": 0.0}
