@@ -147,6 +147,7 @@ class Coordinator(Recovering, Reconfiguring, Handover):
         self.switches_asked = 0  # serial of the last switch whose models the workers were asked to preload
         self.standby_sent: dict[str, str] = {}  # spare -> the variants it was last asked to keep warm
         self.standby_ready: dict[str, str] = {}  # spare -> the variants it said it holds loaded
+        self.deciding: Any = None  # the controller's decision under way (reconfiguring.Deciding)
         self.model = LiveModel()
         self.status = "starting"
         self.endpoints = Endpoints(self, options.http_host, options.metrics_port, options.ui_port)

@@ -465,3 +465,52 @@ def test_a_switch_asks_only_the_workers_that_lack_a_model_of_the_new_plan_to_pre
     assert sorted(n for n, kind in sent if kind == "preload") == ["edge-3", "hub-1"]
     assert c.switch["preload"]["waiting"] == {"edge-3", "hub-1"}
     assert c.switch["preload"]["by_worker"] == {"edge-1": 0.0, "edge-2": 0.0, "camera-hub": 0.0}
+
+
+def test_the_controller_decides_in_a_thread_and_a_decision_for_a_plan_that_moved_on_is_dropped() -> None:
+    """The coordinator's loop does not wait for the planner (reconfiguring.Deciding): it polls
+    the decision, switches to it when it comes, and drops it when a recovery or another switch
+    started a new generation meanwhile."""
+    import threading
+    from types import SimpleNamespace
+
+    from streamflow.cluster.adapt import Decision
+    from streamflow.cluster.reconfiguring import Reconfiguring
+    plan = current_plan()
+    gate = threading.Event()
+
+    class Slow:
+        def observe_glance(self, window, plan_, t):
+            gate.wait(5)
+            return Decision("a load step", 12.0, json.loads(json.dumps(plan.raw)), scale_up=True)
+
+    class Coordinator(Reconfiguring):
+        def __init__(self) -> None:
+            self.plan, self.generation, self.committed, self.gen_id = plan, 0, 3, "run-0"
+            self.members = {"edge-1": None, "camera-hub": None}
+            self.spares, self.standby_sent, self.standby_ready = {}, {}, {}
+            self.switch, self.deciding, self.switches_asked, self.controller = None, None, 0, Slow()
+            self.options = SimpleNamespace(quiet=True)
+            self.observer = SimpleNamespace(sources_reached=lambda: 5)
+            self.model = SimpleNamespace(tick=lambda ctx: None, glance=lambda ctx: {"t_s": 9.0, **ctx}, windows=[])
+
+        def send(self, name, kind, body) -> None:
+            pass
+
+    for moved_on in (False, True):
+        gate.clear()
+        c = Coordinator()
+        c._close_window(True)
+        assert c.deciding is not None and c.switch is None  # the loop goes on meanwhile
+        c._close_window(True)
+        assert c.deciding is not None
+        if moved_on:
+            c.generation = 1  # a recovery started a new generation
+        gate.set()
+        c.deciding.thread.join(5)
+        c._close_window(True)
+        assert c.deciding is None
+        if moved_on:
+            assert c.switch is None
+        else:
+            assert c.switch is not None and c.switch["urgent"] and c.switch["decision"]["plan_s"] >= 0
