@@ -148,6 +148,7 @@ class Coordinator(Recovering, Reconfiguring, Handover):
         self.standby_sent: dict[str, str] = {}  # spare -> the variants it was last asked to keep warm
         self.standby_ready: dict[str, str] = {}  # spare -> the variants it said it holds loaded
         self.deciding: Any = None  # the controller's decision under way (reconfiguring.Deciding)
+        self.unjudged: Any = None  # a closed window the controller has not judged yet, with the one before
         self.model = LiveModel()
         self.status = "starting"
         self.endpoints = Endpoints(self, options.http_host, options.metrics_port, options.ui_port)

@@ -24,6 +24,7 @@ class Reconfiguring:
     standby_sent: dict[str, str]
     standby_ready: dict[str, str]
     deciding: Deciding | None
+    unjudged: tuple[dict[str, Any], dict[str, Any] | None] | None
 
     def _switch_to(self, raw: dict[str, Any], source_path: str, base_dir: str, **extra: Any) -> dict[str, Any]:
         """A switch to plan `raw`, due at the next committed checkpoint; StreamflowError (one
@@ -206,8 +207,8 @@ class Reconfiguring:
         """Close the live model's window when due; let the controller decide on it, in a thread
         (`Deciding`): re-planning takes the planner 0.4-0.9 s, and the loop meanwhile goes on
         taking progress, stats and checkpoint acknowledgements (a checkpoint that commits in
-        that time is an epoch less for a scale-up to redo). Windows that close while a decision
-        is under way are recorded but not judged."""
+        that time is an epoch less for a scale-up to redo). A window that closes while a
+        decision is under way is judged after it; glances meanwhile are skipped."""
         context = {"generation": self.generation, "workers": len(self.plan.workers_used()),
                    "cost_per_hour": round(sum(self.plan.workers[w].cost_per_hour for w in self.plan.workers_used()), 6),
                    "expected_accuracy": self.plan.expected.get("accuracy"), "variants": variants_of(self.plan),
@@ -216,17 +217,23 @@ class Reconfiguring:
                                                 max(0, self.observer.sources_reached() - self.committed))}
         window = self.model.tick(context)
         glance = self.model.glance(context) if window is None else None
+        if window is not None:  # judged as soon as no decision is under way
+            self.unjudged = (window, self.model.windows[-2] if len(self.model.windows) > 1 else None)
         if self.deciding is not None:
             self._decided(running)
+            if self.deciding is not None:
+                return
+        if self.controller is None or not running or self.switch is not None:
+            self.unjudged = None
             return
-        if (window or glance) is None or self.controller is None or not running or self.switch is not None:
-            return
-        previous = self.model.windows[-2] if len(self.model.windows) > 1 else None
-        if window is not None:
+        if self.unjudged is not None:
+            (window, previous), self.unjudged = self.unjudged, None
             call = partial(self.controller.observe, window, previous, self.plan, window["t_s"])
-        else:  # a load step need not wait for the window's end
+        elif glance is not None:  # a load step need not wait for the window's end
             window = glance
             call = partial(self.controller.observe_glance, glance, self.plan, glance["t_s"])
+        else:
+            return
         self.deciding = Deciding(call, window, self.generation)
 
     def _decided(self, running: bool) -> None:

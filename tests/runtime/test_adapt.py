@@ -490,6 +490,7 @@ def test_the_controller_decides_in_a_thread_and_a_decision_for_a_plan_that_moved
             self.members = {"edge-1": None, "camera-hub": None}
             self.spares, self.standby_sent, self.standby_ready = {}, {}, {}
             self.switch, self.deciding, self.switches_asked, self.controller = None, None, 0, Slow()
+            self.unjudged = None
             self.options = SimpleNamespace(quiet=True)
             self.observer = SimpleNamespace(sources_reached=lambda: 5)
             self.model = SimpleNamespace(tick=lambda ctx: None, glance=lambda ctx: {"t_s": 9.0, **ctx}, windows=[])
@@ -507,10 +508,58 @@ def test_the_controller_decides_in_a_thread_and_a_decision_for_a_plan_that_moved
         if moved_on:
             c.generation = 1  # a recovery started a new generation
         gate.set()
-        c.deciding.thread.join(5)
+        first = c.deciding
+        first.thread.join(5)
         c._close_window(True)
-        assert c.deciding is None
+        assert c.deciding is not first
         if moved_on:
-            assert c.switch is None
+            assert c.switch is None  # and the next glance is judged afresh
         else:
+            assert c.deciding is None
             assert c.switch is not None and c.switch["urgent"] and c.switch["decision"]["plan_s"] >= 0
+
+
+def test_a_window_that_closes_while_a_decision_is_under_way_is_judged_after_it() -> None:
+    """Glances start decisions every 0.5 s; a window must not go unjudged because one was under
+    way when it closed (a scale-down waits for four windows in a row under the plan)."""
+    import threading
+    from types import SimpleNamespace
+
+    from streamflow.cluster.reconfiguring import Reconfiguring
+    plan = current_plan()
+    gate = threading.Event()
+    judged: list[float] = []
+
+    class Recorder:
+        def observe_glance(self, window, plan_, t):
+            gate.wait(5)
+            return None
+
+        def observe(self, window, previous, plan_, t):
+            judged.append(t)
+            return None
+
+    closing: list = [None]
+
+    class Coordinator(Reconfiguring):
+        def __init__(self) -> None:
+            self.plan, self.generation, self.committed, self.gen_id = plan, 0, 3, "run-0"
+            self.members, self.spares, self.standby_sent, self.standby_ready = {}, {}, {}, {}
+            self.switch, self.deciding, self.unjudged, self.controller = None, None, None, Recorder()
+            self.options = SimpleNamespace(quiet=True)
+            self.observer = SimpleNamespace(sources_reached=lambda: 5)
+            self.model = SimpleNamespace(tick=lambda ctx: closing[0], glance=lambda ctx: {"t_s": 7.5, **ctx},
+                                         windows=[])
+
+    c = Coordinator()
+    c._close_window(True)            # a glance: its decision is under way
+    closing[0] = {"t_s": 8.0}
+    c.model.windows.append(closing[0])
+    c._close_window(True)            # the window closes meanwhile
+    closing[0] = None
+    assert judged == [] and c.unjudged is not None
+    gate.set()
+    c.deciding.thread.join(5)
+    c._close_window(True)            # the glance's decision is taken, then the window is judged
+    c.deciding.thread.join(5)
+    assert judged == [8.0]
