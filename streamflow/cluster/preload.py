@@ -17,9 +17,10 @@ late changes nothing: the deployment then loads what it needs as it always did.
 Warm standby. A worker the running plan does not use (a spare) is sent the running plan too,
 with `standby` and no roles, when it registers and whenever a new generation starts: it loads
 the models of every operator of that plan as if it were placed on it (with its own device), as a
-serving system keeps idle replicas warm. A scale-up that adds it then finds them loaded, and its
-`preload` answers at once instead of after the load (0.6-1.0 s of int8 YOLOX-nano on a 0.25-CPU
-testbed edge, part of the reaction to a load step). The same argument holds: only the caches of
+serving system keeps idle replicas warm, and answers which variants it holds. A scale-up that
+adds it is then not asked to preload at all (cluster/reconfiguring.py) and finds them loaded,
+instead of waiting for the load (0.6-1.0 s of int8 YOLOX-nano on a 0.25-CPU testbed edge, part
+of the reaction to a load step). The same argument holds: only the caches of
 stateless models are filled. Models loaded for standby stay loaded (a few MB per variant) until
 an instance of this process uses them and a later start unloads what it does not use. Preloads
 run one at a time per process, so a switch's preload that comes while a standby load is under

@@ -161,7 +161,7 @@ class Reconfiguring:
         """Under --adapt, ask every spare to keep the running plan's models loaded (the warm
         standby of cluster/preload.py), once per set of variants, so a scale-up onto it does not
         wait for them to load. Switch serial 0 is never a switch's (`_begin_preload` counts from
-        1): `_preloaded` ignores the answers."""
+        1); the answers say which variants the spare holds (`standby_ready`)."""
         if self.controller is None:
             return
         key = json.dumps(variants_of(self.plan), sort_keys=True)
