@@ -56,6 +56,7 @@ def teardown(state: State) -> list[str]:
     if not left:
         state.remove()
         (state.dir / "delayline.ready").unlink(missing_ok=True)
+        (state.dir / "delayline.json").unlink(missing_ok=True)  # the delay line's config, written by up
         shutil.rmtree(state.dir / "keys", ignore_errors=True)
     else:
         state.update(status="down-incomplete", left=left)
