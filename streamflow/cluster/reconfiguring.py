@@ -152,7 +152,7 @@ class Reconfiguring:
     def _models_loaded(self, name: str) -> set[tuple[str, str]]:
         """(operator, variant) pairs worker `name` has loaded: what the running plan places on
         it, and what it confirmed holding on warm standby."""
-        held = set(_models_of(self.plan, name)) if name in self.members else set()
+        held = _models_of(self.plan, name) if name in self.members else set()
         if name in self.standby_ready:
             held |= set(json.loads(self.standby_ready[name]).items())
         return held

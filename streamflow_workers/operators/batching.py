@@ -88,6 +88,8 @@ class BatchingOperator(Operator):
     def _done(self, group: list[tuple[int, Any]], future: asyncio.Future) -> None:
         self.in_flight -= 1
         if self.closed:  # an aborted generation's batch: nobody takes its output any more
+            if not future.cancelled():
+                future.exception()  # retrieved, so asyncio does not log a failure nobody waits for
             return
         try:
             results, ms = future.result()
